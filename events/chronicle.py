@@ -1,0 +1,284 @@
+"""The chronicle: the one door through which every write enters the record.
+
+Each command validates its input against :mod:`events.rules`, changes aggregates in
+memory and saves them in one transaction, so a refused command changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, NamedTuple
+from uuid import UUID, uuid4
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.persistence import IntegrityError
+from eventsourcing.utils import Environment, EnvType
+
+from events import rules
+from events.actor import Actor
+from events.development import Development
+from events.errors import Conflict, InvalidInput, NotFound, StaleVersion
+from events.storage import database_url, library_settings
+
+Aggregate = Actor | Development
+
+
+class Receipt(NamedTuple):
+    """What a write answers: which stream, its new version, its position in the log."""
+
+    id: str
+    """The development's UUID or the actor's slug."""
+    version: int
+    """The stream's version after the write (the API's ETag)."""
+    position: int | None
+    """The log position of the write's last event; None when nothing new was stored."""
+    created: bool = False
+    """Whether the write created the stream."""
+
+
+class BatchRejected(InvalidInput):
+    """Some commands of a batch were invalid, so none of them was stored."""
+
+    def __init__(self, failures: Mapping[int, InvalidInput]):
+        self.failures = dict(failures)
+        super().__init__({f"[{i}].{f}": m for i, e in self.failures.items() for f, m in e.errors.items()})
+
+
+class Chronicle(Application[UUID]):
+    """The record of developments and actors."""
+
+    name = "Timeline"
+
+    COMMANDS = (
+        "register_actor",
+        "correct_actor",
+        "record_development",
+        "correct_development",
+        "add_source",
+        "retract_development",
+        "restore_development",
+    )
+
+    def __init__(self, env: EnvType | None = None) -> None:
+        super().__init__(env)
+        self._registered: set[str] = set()
+
+    def construct_env(self, name: str, env: EnvType | None = None) -> Environment:
+        """Adds the library's persistence settings for ``TIMELINE_DATABASE_URL``."""
+        environment = super().construct_env(name, env)
+        self.database_url = database_url(dict(environment))
+        environment.update({f"{name.upper()}_{k}": v for k, v in library_settings(self.database_url).items()})
+        return environment
+
+    # Commands, one method each; each runs as a batch of one.
+
+    def register_actor(self, details: Mapping[str, Any], *, recorded_by: str) -> Receipt:
+        return self.execute([("register_actor", details)], recorded_by=recorded_by)[0]
+
+    def correct_actor(self, actor: str, changes: Mapping[str, Any], *, reason: str, recorded_by: str,
+                      expected_version: int | None = None) -> Receipt:
+        args = {"id": actor, "changes": changes, "reason": reason, "expected_version": expected_version}
+        return self.execute([("correct_actor", args)], recorded_by=recorded_by)[0]
+
+    def record_development(self, details: Mapping[str, Any], *, recorded_by: str) -> Receipt:
+        return self.execute([("record_development", details)], recorded_by=recorded_by)[0]
+
+    def correct_development(self, development: UUID | str, changes: Mapping[str, Any], *, reason: str,
+                            recorded_by: str, sources: Iterable[Any] = (),
+                            expected_version: int | None = None) -> Receipt:
+        args = {"id": development, "changes": changes, "reason": reason, "sources": list(sources),
+                "expected_version": expected_version}
+        return self.execute([("correct_development", args)], recorded_by=recorded_by)[0]
+
+    def add_source(self, development: UUID | str, source: Mapping[str, Any], *, recorded_by: str,
+                   expected_version: int | None = None) -> Receipt:
+        args = {"id": development, "source": source, "expected_version": expected_version}
+        return self.execute([("add_source", args)], recorded_by=recorded_by)[0]
+
+    def retract_development(self, development: UUID | str, *, reason: str, recorded_by: str,
+                            expected_version: int | None = None) -> Receipt:
+        args = {"id": development, "reason": reason, "expected_version": expected_version}
+        return self.execute([("retract_development", args)], recorded_by=recorded_by)[0]
+
+    def restore_development(self, development: UUID | str, *, reason: str, recorded_by: str,
+                            expected_version: int | None = None) -> Receipt:
+        args = {"id": development, "reason": reason, "expected_version": expected_version}
+        return self.execute([("restore_development", args)], recorded_by=recorded_by)[0]
+
+    def execute(self, commands: Iterable[tuple[str, Mapping[str, Any]]], *, recorded_by: str) -> list[Receipt]:
+        """Carries out commands as one transaction: all of them are stored, or none.
+
+        Creating a stream that exists already with the same content is not an error but
+        a no-op (imports and retries can be repeated); with other content it is a
+        :class:`Conflict`.
+        """
+        commands = list(commands)
+        batch = _Batch(self, recorded_by)
+        failures: dict[int, InvalidInput] = {}
+        for i, (name, args) in enumerate(commands):
+            try:
+                batch.run(name, args)
+            except InvalidInput as error:
+                failures[i] = error
+        if failures:
+            raise failures[0] if len(commands) == 1 else BatchRejected(failures)
+        try:
+            recordings = self.save(*batch.aggregates.values())
+        except IntegrityError:
+            if len(commands) == 1:
+                return [batch.resolve_clash()]
+            return [receipt for command in commands for receipt in self.execute([command], recorded_by=recorded_by)]
+        positions = {r.domain_event.originator_id: r.notification.id for r in recordings}
+        return [receipt._replace(position=positions.get(key)) for key, receipt in batch.receipts]
+
+    # Reads of one stream, for commands and for the history of a record.
+
+    def development(self, development: UUID | str) -> Development:
+        return self.load(_development_id(development), Development, "development")
+
+    def actor(self, slug: str) -> Actor:
+        return self.load(Actor.create_id(slug), Actor, "actor")
+
+    def is_registered(self, slug: str) -> bool:
+        """Whether an actor has this slug; actors are never removed, so yes is cached."""
+        if slug not in self._registered:
+            if Actor.create_id(slug) not in self.repository:
+                return False
+            self._registered.add(slug)
+        return True
+
+    def load(self, ident: UUID, kind: type[Aggregate], label: str) -> Any:
+        """The current state of one stream, or :class:`NotFound`."""
+        try:
+            aggregate = self.repository.get(ident)
+        except AggregateNotFoundError:
+            raise NotFound(label, ident) from None
+        if not isinstance(aggregate, kind):
+            raise NotFound(label, ident)
+        return aggregate
+
+
+class _Batch:
+    """The aggregates one batch of commands touches, changed in memory until saved."""
+
+    def __init__(self, chronicle: Chronicle, recorded_by: str):
+        self.chronicle = chronicle
+        self.recorded_by = recorded_by
+        self.aggregates: dict[UUID, Aggregate] = {}
+        self.receipts: list[tuple[UUID, Receipt]] = []
+        self.created: dict[UUID, tuple[str, dict[str, Any]]] = {}
+        self.new_actors: set[str] = set()
+        self.loaded: dict[UUID, int] = {}
+
+    def run(self, name: str, args: Mapping[str, Any]) -> None:
+        if name not in Chronicle.COMMANDS:
+            raise InvalidInput.of("command", f"{name!r} is not one of: {', '.join(Chronicle.COMMANDS)}")
+        if not isinstance(args, Mapping):
+            raise InvalidInput.of(name, "must be an object")
+        getattr(self, name)(args)
+
+    def is_registered(self, slug: str) -> bool:
+        return slug in self.new_actors or self.chronicle.is_registered(slug)
+
+    def register_actor(self, args: Mapping[str, Any]) -> None:
+        payload = rules.check_actor(args)
+        slug = payload.pop("id")
+        actor = Actor(slug=slug, recorded_by=self.recorded_by, **payload)
+        if actor.id in self.aggregates:
+            raise InvalidInput.of("id", f"{slug!r} is registered twice in this batch")
+        self.new_actors.add(slug)
+        self._add(actor, slug, created=payload | {"slug": slug})
+
+    def record_development(self, args: Mapping[str, Any]) -> None:
+        payload = rules.check_development(args, self.is_registered)
+        ident = UUID(payload.pop("id")) if payload.get("id") else uuid4()
+        if ident in self.aggregates:
+            raise InvalidInput.of("id", f"{ident} is recorded twice in this batch")
+        development = Development.record(ident, recorded_by=self.recorded_by, **payload)
+        self._add(development, str(ident), created=payload)
+
+    def correct_actor(self, args: Mapping[str, Any]) -> None:
+        actor = self._load(Actor.create_id(_required(args, "id")), Actor, "actor", args)
+        changes = args.get("changes")
+        if not isinstance(changes, Mapping) or not changes:
+            raise InvalidInput.of("changes", "name at least one field to correct")
+        if "id" in changes:
+            raise InvalidInput.of("changes.id", "is fixed: register a new actor instead")
+        stated = {k: v for k, v in actor.stated().items() if k != "recorded_by"}
+        merged = rules.check_actor({**stated, **changes, "id": actor.slug})
+        changed = {k: merged[k] for k in changes if merged[k] != getattr(actor, k)}
+        if not changed:
+            raise InvalidInput.of("changes", "the correction changes nothing")
+        actor.correct(changed, rules.check_reason(args.get("reason")), self.recorded_by)
+        self._add(actor, actor.slug)
+
+    def correct_development(self, args: Mapping[str, Any]) -> None:
+        development = self._development(args)
+        reason = rules.check_reason(args.get("reason"))
+        changed = rules.check_changes(development.stated(), args.get("changes") or {}, self.is_registered)
+        sources = rules.check_sources(args.get("sources") or ())
+        development.correct(changed, reason, sources, self.recorded_by)
+        self._add(development, str(development.id))
+
+    def add_source(self, args: Mapping[str, Any]) -> None:
+        development = self._development(args)
+        (source,) = rules.check_sources([args.get("source")], field="source")
+        development.add_source(source, self.recorded_by)
+        self._add(development, str(development.id))
+
+    def retract_development(self, args: Mapping[str, Any]) -> None:
+        development = self._development(args)
+        development.retract(rules.check_reason(args.get("reason")), self.recorded_by)
+        self._add(development, str(development.id))
+
+    def restore_development(self, args: Mapping[str, Any]) -> None:
+        development = self._development(args)
+        development.restore(rules.check_reason(args.get("reason")), self.recorded_by)
+        self._add(development, str(development.id))
+
+    def _development(self, args: Mapping[str, Any]) -> Development:
+        return self._load(_development_id(_required(args, "id")), Development, "development", args)
+
+    def _load(self, ident: UUID, kind: type[Aggregate], label: str, args: Mapping[str, Any]) -> Any:
+        aggregate = self.aggregates.get(ident) or self.chronicle.load(ident, kind, label)
+        self.loaded.setdefault(ident, aggregate.version)
+        expected = args.get("expected_version")
+        if expected is not None and expected != aggregate.version:
+            raise StaleVersion(ident, expected, aggregate.version)
+        return aggregate
+
+    def _add(self, aggregate: Aggregate, key: str, created: dict[str, Any] | None = None) -> None:
+        self.aggregates[aggregate.id] = aggregate
+        if created is not None:
+            self.created[aggregate.id] = (key, created)
+        self.receipts.append((aggregate.id, Receipt(key, aggregate.version, None, created is not None)))
+
+    def resolve_clash(self) -> Receipt:
+        """A single command's save clashed with a concurrent write: either it created a
+        stream that exists (same content: no-op; other content: conflict) or the stream
+        moved on since it was loaded (stale)."""
+        ident, receipt = self.receipts[0]
+        if ident not in self.created:
+            raise StaleVersion(receipt.id, self.loaded.get(ident), self.chronicle.repository.get(ident).version)
+        key, stated = self.created[ident]
+        first = self.chronicle.events.get(ident, lte=1)
+        original = next(iter(first), None)
+        if original is None or any(getattr(original, k, None) != v for k, v in stated.items()):
+            raise Conflict(f"{key} is already in the record with other content")
+        current = self.chronicle.repository.get(ident)
+        return Receipt(key, current.version, None, False)
+
+
+def _required(args: Mapping[str, Any], field: str) -> Any:
+    if args.get(field) in (None, ""):
+        raise InvalidInput.of(field, "is required")
+    return args[field]
+
+
+def _development_id(value: UUID | str) -> UUID:
+    if isinstance(value, UUID):
+        return value
+    try:
+        return UUID(str(value))
+    except ValueError:
+        raise NotFound("development", value) from None

@@ -1,0 +1,133 @@
+"""Fuzzy dates: EDTF strings (ISO 8601-2) as historians write them, with the bounds
+that projections need.
+
+The ``edtf`` package does the parsing, behind this module's one door,
+:func:`parse_when`, because it raises all kinds of exceptions on some inputs and
+accepts reversed intervals. Plain ISO days, months and years, which are nearly all
+dates, take a fast path that never reaches it.
+"""
+
+from __future__ import annotations
+
+import calendar
+import contextlib
+import io
+import re
+from dataclasses import dataclass
+from datetime import date
+from functools import lru_cache
+
+import edtf
+
+from events.errors import InvalidInput
+
+MAX_LENGTH = 100
+_ISO = re.compile(r"(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?([~?%])?")
+_QUALIFIERS = re.compile(r"[~?%]")
+
+
+@dataclass(frozen=True)
+class FuzzyDate:
+    """A date as the record states it, and the days it may stand for."""
+
+    edtf: str
+    """The EDTF string exactly as given."""
+
+    earliest: str
+    """First day it may stand for (ISO 8601)."""
+
+    latest: str
+    """Last day it may stand for (ISO 8601)."""
+
+    precision: str
+    """``day``, ``month``, ``season``, ``year``, ``decade``, ``century``, ``range``
+    (one day of several possible) or ``interval`` (something that lasted)."""
+
+    qualified: bool
+    """Marked approximate (``~``), uncertain (``?``) or both (``%``)."""
+
+
+def parse_when(text: str, field: str = "when") -> FuzzyDate:
+    """Parses an EDTF string, or raises :class:`InvalidInput` naming ``field``."""
+    try:
+        return _parse(text)
+    except ValueError as error:
+        raise InvalidInput.of(field, str(error)) from None
+
+
+@lru_cache(maxsize=65536)
+def _parse(text: str) -> FuzzyDate:
+    if not isinstance(text, str) or not text.strip():
+        raise ValueError("a date is required, as EDTF (e.g. 2023-09-19, 2023-09, 2023-09-05~)")
+    if len(text) > MAX_LENGTH:
+        raise ValueError(f"a date is at most {MAX_LENGTH} characters")
+    match = _ISO.fullmatch(text)
+    if match and (match[2] is None or 1 <= int(match[2]) <= 12):
+        return _parse_iso(text, match)
+    return _parse_edtf(text)
+
+
+def _parse_iso(text: str, match: re.Match[str]) -> FuzzyDate:
+    year, month, day, qualifier = match.groups()
+    y = int(year)
+    if y == 0:
+        raise ValueError("year 0000 is not supported; years run from 0001 to 9999")
+    if month is None:
+        first, last, precision = date(y, 1, 1), date(y, 12, 31), "year"
+    elif day is None:
+        m = int(month)
+        first, last, precision = date(y, m, 1), date(y, m, calendar.monthrange(y, m)[1]), "month"
+    else:
+        try:
+            first = last = date(y, int(month), int(day))
+        except ValueError:
+            raise ValueError(f"{text!r} is not a day of the calendar") from None
+        precision = "day"
+    return FuzzyDate(text, first.isoformat(), last.isoformat(), precision, qualifier is not None)
+
+
+def _parse_edtf(text: str) -> FuzzyDate:
+    if text.startswith(("/", "..")) or text.endswith(("/", "..")) or "[.." in text or "..]" in text:
+        raise ValueError(
+            f"{text!r} has an open or unknown end; give both ends, e.g. 2023-09-11/2023-09-20"
+        )
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):  # edtf prints on some failures
+            parsed = edtf.parse_edtf(text)
+        low, high = parsed.lower_strict(), parsed.upper_strict()
+        first, last = date(*low[:3]), date(*high[:3])
+    except Exception:  # edtf raises TypeError, AttributeError, ValueError... on bad input
+        raise ValueError(
+            f"{text!r} is not a valid EDTF date (e.g. 2023-09-19, 2023-09, 2023-09-05~, "
+            "[2023-09-01..2023-09-10], 2023-09-11/2023-09-20)"
+        ) from None
+    if first > last:
+        raise ValueError(f"{text!r} ends before it begins")
+    return FuzzyDate(
+        text,
+        first.isoformat(),
+        last.isoformat(),
+        _precision(parsed, first, last),
+        bool(_QUALIFIERS.search(text)),
+    )
+
+
+def _precision(parsed: object, first: date, last: date) -> str:
+    if isinstance(parsed, edtf.Interval):
+        return "interval"
+    if isinstance(parsed, edtf.Season):
+        return "season"
+    if first == last:
+        return "day"
+    whole_years = (first.month, first.day, last.month, last.day) == (1, 1, 12, 31)
+    if whole_years and first.year == last.year:
+        return "year"
+    if whole_years and first.year % 10 == 0 and last.year == first.year + 9:
+        return "decade"
+    if whole_years and first.year % 100 == 0 and last.year == first.year + 99:
+        return "century"
+    if (first.year, first.month) == (last.year, last.month) and first.day == 1 and (
+        last.day == calendar.monthrange(last.year, last.month)[1]
+    ):
+        return "month"
+    return "range"

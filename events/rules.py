@@ -1,0 +1,186 @@
+"""The rules a development or an actor must satisfy before it enters the record.
+
+:func:`check_development` and :func:`check_actor` turn what a historian sent (plain
+JSON-like data) into the payload that is stored, or raise :class:`InvalidInput` with
+every bad field named by its path (``sources[0].quote``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+import msgspec
+
+from events import vocabulary
+from events.dates import parse_when
+from events.errors import InvalidInput
+from events.values import _CLEAN, ActorDetails, DevelopmentDetails
+
+ALLOWED = {
+    "category": vocabulary.CATEGORIES,
+    "certainty": vocabulary.CERTAINTIES,
+    "role": vocabulary.ROLES,
+    "kind": vocabulary.ACTOR_KINDS,
+    "type": vocabulary.LINK_TYPES,
+}
+_FORMATS = {
+    _CLEAN: "must not contain NUL characters or unpaired surrogates",
+    "^[a-z0-9]+(?:[-_.][a-z0-9]+)*$": "must be an actor id like 'armenia' or 'united-states'",
+    "^[A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8})*$": "must be a BCP 47 language tag like 'de' or 'hy'",
+    "^https?://[^\\s\\x00]+$": "must be an http(s) URL",
+    "^[a-z0-9_-]+(?:\\.[a-z0-9_-]+)*$": "must be a dotted name like 'membership.csto'",
+    "^[A-Z]{3}$": "must be an ISO 3166-1 alpha-3 country code like 'ARM'",
+    "^Q[1-9][0-9]*$": "must be a Wikidata id like 'Q399'",
+}
+_WHERE = re.compile(r"^(?P<message>.*?)(?: - at `(?P<key>[^`]*)` in `\$(?P<mapping>[^`]*)`| - at `\$(?P<path>[^`]*)`)?$", re.S)
+_FIELD_NAMED = re.compile(r"Object (missing required|contains unknown) field `([^`]*)`")
+_REGEX = re.compile(r"Expected `str` matching regex '(.*)'$", re.S)
+_LENGTH = re.compile(r"Expected `(str|array|object)` of length (>=|<=) (\d+)")
+
+
+def convert(data: object, shape: type[msgspec.Struct]) -> Any:
+    """Checks ``data`` against a :mod:`events.values` shape; errors name the field."""
+    try:
+        return msgspec.convert(data, shape)
+    except msgspec.ValidationError as error:
+        field, message = _explain(str(error))
+        raise InvalidInput.of(field, message) from None
+
+
+def _explain(raw: str) -> tuple[str, str]:
+    parts = _WHERE.match(raw)
+    assert parts is not None
+    message = parts["message"]
+    path = (parts["path"] or parts["mapping"] or "").lstrip(".")
+    named = _FIELD_NAMED.match(message)
+    if named:
+        path = f"{path}.{named[2]}" if path else named[2]
+        message = "is required" if named[1] == "missing required" else "is not a known field"
+    elif regex := _REGEX.match(message):
+        message = _FORMATS.get(regex[1], "has the wrong format")
+    elif length := _LENGTH.match(message):
+        noun = "characters" if length[1] == "str" else "entries"
+        bound = "at least" if length[2] == ">=" else "at most"
+        message = f"must have {bound} {length[3]} {noun}"
+    elif message.startswith("Invalid enum value"):
+        allowed = ALLOWED.get(path.rsplit(".", 1)[-1].split("[")[0], ())
+        message = f"{message[len('Invalid enum value '):]} is not one of: {', '.join(allowed)}"
+    if parts["key"] is not None:
+        message = f"key {message}"
+    return path or "body", message
+
+
+def check_development(data: Mapping[str, Any], is_registered: Callable[[str], bool]) -> dict[str, Any]:
+    """Validates a new development; returns the payload of its ``Recorded`` event
+    (the id, if one was given, under ``id``)."""
+    details = convert(data, DevelopmentDetails)
+    payload = msgspec.to_builtins(details)
+    errors: dict[str, list[str]] = {}
+    _check_fields(payload, errors)
+    _check_actors(payload, is_registered, errors)
+    if errors:
+        raise InvalidInput(errors)
+    return payload
+
+
+def check_changes(
+    current: Mapping[str, Any], changes: Mapping[str, Any], is_registered: Callable[[str], bool]
+) -> dict[str, Any]:
+    """Validates a correction: the development as it would stand after it must pass every
+    rule. Returns only the fields that really change (dates with their bounds)."""
+    if not isinstance(changes, Mapping) or not changes:
+        raise InvalidInput.of("changes", "name at least one field to correct")
+    for field in ("id", "sources"):
+        if field in changes:
+            message = "is fixed" if field == "id" else "cannot be corrected; add sources instead"
+            raise InvalidInput.of(f"changes.{field}", message)
+    stated = {k: v for k, v in current.items() if k in DevelopmentDetails.__struct_fields__}
+    try:
+        merged = check_development({**stated, **changes}, is_registered)
+    except InvalidInput as error:
+        raise InvalidInput({f"changes.{k}": v for k, v in error.errors.items()}) from None
+    changed = {k: merged.get(k) for k in changes if merged.get(k) != current.get(k)}
+    if "when" in changed:
+        changed.update({k: merged[k] for k in ("earliest", "latest", "precision", "qualified")})
+    if not changed:
+        raise InvalidInput.of("changes", "the correction changes nothing")
+    return changed
+
+
+def check_sources(sources: Iterable[Any], field: str = "sources") -> list[dict[str, Any]]:
+    """Validates further sources for a development."""
+    from events.values import Source
+
+    checked = msgspec.to_builtins(convert(list(sources), list[Source]))
+    errors: dict[str, list[str]] = {}
+    for i, source in enumerate(checked):
+        _check_source(source, f"{field}[{i}]", errors)
+    if errors:
+        raise InvalidInput(errors)
+    return checked
+
+
+def check_actor(data: Mapping[str, Any]) -> dict[str, Any]:
+    """Validates an actor's details; returns the payload of its ``Registered`` event."""
+    payload = msgspec.to_builtins(convert(data, ActorDetails))
+    errors: dict[str, list[str]] = {}
+    _check_text(payload, ("name", "description"), "", errors)
+    if errors:
+        raise InvalidInput(errors)
+    return payload
+
+
+def check_reason(reason: object) -> str:
+    if not isinstance(reason, str) or not reason.strip():
+        raise InvalidInput.of("reason", "is required: say why")
+    if len(reason) > 2000 or not re.fullmatch(_CLEAN, reason):
+        raise InvalidInput.of("reason", "must be at most 2000 characters of clean text")
+    return reason
+
+
+def _check_fields(payload: dict[str, Any], errors: dict[str, list[str]]) -> None:
+    _check_text(payload, ("title",), "", errors)
+    try:
+        when = parse_when(payload["when"])
+    except InvalidInput as error:
+        errors.update(error.errors)
+    else:
+        payload.update(earliest=when.earliest, latest=when.latest, precision=when.precision, qualified=when.qualified)
+    for i, source in enumerate(payload["sources"]):
+        _check_source(source, f"sources[{i}]", errors)
+    seen: set[tuple[str, str]] = set()
+    for i, part in enumerate(payload["actors"]):
+        key = (part["actor"], part["role"])
+        if key in seen:
+            errors.setdefault(f"actors[{i}]", []).append(f"{key[0]} is already listed as {key[1]}")
+        seen.add(key)
+    if payload.get("id") in {link["development"] for link in payload.get("links", ())}:
+        errors.setdefault("links", []).append("a development cannot link to itself")
+
+
+def _check_source(source: dict[str, Any], where: str, errors: dict[str, list[str]]) -> None:
+    if not source.get("citation") and not source.get("url"):
+        errors.setdefault(where, []).append("needs a citation or a url")
+    if source.get("url") and not source.get("retrieved"):
+        errors.setdefault(f"{where}.retrieved", []).append("is required with a url: the day it was read")
+    if source.get("published"):
+        try:
+            parse_when(source["published"])
+        except InvalidInput as error:
+            errors.setdefault(f"{where}.published", []).extend(error.errors["when"])
+
+
+def _check_actors(payload: dict[str, Any], is_registered: Callable[[str], bool], errors: dict[str, list[str]]) -> None:
+    for group in ("actors", "effects"):
+        for i, item in enumerate(payload.get(group, ())):
+            if not is_registered(item["actor"]):
+                errors.setdefault(f"{group}[{i}].actor", []).append(f"{item['actor']!r} is not a registered actor")
+
+
+def _check_text(payload: dict[str, Any], fields: Iterable[str], prefix: str, errors: dict[str, list[str]]) -> None:
+    for field in fields:
+        value = payload.get(field)
+        if isinstance(value, str) and value and not value.strip():
+            errors.setdefault(prefix + field, []).append("must not be blank")

@@ -1,0 +1,88 @@
+"""Where the record is kept: one setting, ``TIMELINE_DATABASE_URL``, translated into
+the eventsourcing library's own persistence settings.
+
+- ``sqlite:///relative/path.db`` or ``sqlite:////absolute/path.db`` (the default,
+  ``sqlite:///instance/timeline.db``): an embedded SQLite file in WAL mode.
+- ``sqlite:///:memory:``: a private in-memory database, for tests.
+- ``postgresql://user:password@host:port/dbname?schema=name``: PostgreSQL; the schema
+  (default ``public``) is created if missing.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+from urllib.parse import parse_qs, unquote, urlsplit
+
+DEFAULT_DATABASE_URL = "sqlite:///instance/timeline.db"
+
+
+def database_url(env: dict[str, str] | None = None) -> str:
+    """The configured database URL: ``env`` first, then the process environment."""
+    for source in (env or {}, os.environ):
+        if source.get("TIMELINE_DATABASE_URL"):
+            return source["TIMELINE_DATABASE_URL"]
+    return DEFAULT_DATABASE_URL
+
+
+def library_settings(url: str) -> dict[str, str]:
+    """The eventsourcing settings for a database URL."""
+    parts = urlsplit(url)
+    options = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+    if parts.scheme == "sqlite":
+        return _sqlite_settings(parts.path, options)
+    if parts.scheme in ("postgresql", "postgres"):
+        return _postgres_settings(parts, options)
+    raise ValueError(f"TIMELINE_DATABASE_URL must start with sqlite:// or postgresql://, not {url!r}")
+
+
+def _sqlite_settings(path: str, options: dict[str, str]) -> dict[str, str]:
+    path = path[1:] if path.startswith("/") else path  # sqlite:///rel -> rel, sqlite:////abs -> /abs
+    if path in ("", ":memory:"):
+        name = f"file:timeline-{uuid.uuid4().hex}?mode=memory&cache=shared"
+    else:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        name = path
+    return {
+        "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+        "SQLITE_DBNAME": name,
+        "SQLITE_LOCK_TIMEOUT": options.get("timeout", "10"),
+    }
+
+
+def _postgres_settings(parts, options: dict[str, str]) -> dict[str, str]:
+    settings = {
+        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "POSTGRES_DBNAME": unquote(parts.path.lstrip("/")) or "postgres",
+        "POSTGRES_HOST": parts.hostname or "127.0.0.1",
+        "POSTGRES_PORT": str(parts.port or 5432),
+        "POSTGRES_USER": unquote(parts.username or "postgres"),
+        "POSTGRES_PASSWORD": unquote(parts.password or ""),
+        "POSTGRES_SCHEMA": options.get("schema", "public"),
+        "POSTGRES_CONNECT_TIMEOUT": options.get("connect_timeout", "5"),
+        "POSTGRES_LOCK_TIMEOUT": options.get("lock_timeout", "10"),
+        "POSTGRES_POOL_SIZE": options.get("pool_size", "5"),
+    }
+    _create_schema(settings)
+    return settings
+
+
+def _create_schema(settings: dict[str, str]) -> None:
+    if settings["POSTGRES_SCHEMA"] == "public":
+        return
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(
+        dbname=settings["POSTGRES_DBNAME"],
+        host=settings["POSTGRES_HOST"],
+        port=int(settings["POSTGRES_PORT"]),
+        user=settings["POSTGRES_USER"],
+        password=settings["POSTGRES_PASSWORD"] or None,
+        connect_timeout=int(settings["POSTGRES_CONNECT_TIMEOUT"]),
+        autocommit=True,
+    ) as connection:
+        connection.execute(
+            sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(settings["POSTGRES_SCHEMA"]))
+        )

@@ -17,7 +17,7 @@ from eventsourcing.utils import Environment, EnvType
 from events import rules
 from events.actor import Actor
 from events.development import Development
-from events.errors import Conflict, InvalidInput, NotFound, StaleVersion
+from events.errors import Conflict, InvalidInput, NotFound, RecordError, StaleVersion
 from events.storage import database_url, library_settings
 
 Aggregate = Actor | Development
@@ -37,11 +37,15 @@ class Receipt(NamedTuple):
 
 
 class BatchRejected(InvalidInput):
-    """Some commands of a batch were invalid, so none of them was stored."""
+    """Some commands of a batch were refused, so none of them was stored."""
 
-    def __init__(self, failures: Mapping[int, InvalidInput]):
-        self.failures = dict(failures)
+    def __init__(self, failures: Mapping[int, RecordError]):
+        self.failures = {i: as_invalid(e) for i, e in failures.items()}
         super().__init__({f"[{i}].{f}": m for i, e in self.failures.items() for f, m in e.errors.items()})
+
+
+def as_invalid(error: RecordError) -> InvalidInput:
+    return error if isinstance(error, InvalidInput) else InvalidInput.of("id", str(error))
 
 
 class Chronicle(Application[UUID]):
@@ -114,22 +118,30 @@ class Chronicle(Application[UUID]):
         """
         commands = list(commands)
         batch = _Batch(self, recorded_by)
-        failures: dict[int, InvalidInput] = {}
+        failures: dict[int, RecordError] = {}
         for i, (name, args) in enumerate(commands):
             try:
-                batch.run(name, args)
-            except InvalidInput as error:
+                batch.run(i, name, args)
+            except RecordError as error:
                 failures[i] = error
+        if not failures:
+            try:
+                recordings = self.save(*batch.aggregates.values())
+            except IntegrityError:  # a stream was created or moved on meanwhile
+                failures = batch.set_aside_existing()
+                if not failures:
+                    try:
+                        recordings = self.save(*batch.aggregates.values())
+                    except IntegrityError:
+                        raise Conflict("the record changed while this was saved; try again") from None
         if failures:
             raise failures[0] if len(commands) == 1 else BatchRejected(failures)
-        try:
-            recordings = self.save(*batch.aggregates.values())
-        except IntegrityError:
-            if len(commands) == 1:
-                return [batch.resolve_clash()]
-            return [receipt for command in commands for receipt in self.execute([command], recorded_by=recorded_by)]
         positions = {r.domain_event.originator_id: r.notification.id for r in recordings}
-        return [receipt._replace(position=positions.get(key)) for key, receipt in batch.receipts]
+        return [
+            receipt if receipt.position is not None or ident not in batch.aggregates
+            else receipt._replace(position=positions.get(ident))
+            for ident, receipt in batch.receipts
+        ]
 
     # Reads of one stream, for commands and for the history of a record.
 
@@ -166,11 +178,13 @@ class _Batch:
         self.recorded_by = recorded_by
         self.aggregates: dict[UUID, Aggregate] = {}
         self.receipts: list[tuple[UUID, Receipt]] = []
-        self.created: dict[UUID, tuple[str, dict[str, Any]]] = {}
+        self.created: dict[UUID, tuple[int, dict[str, Any]]] = {}
+        self.command = 0
         self.new_actors: set[str] = set()
         self.loaded: dict[UUID, int] = {}
 
-    def run(self, name: str, args: Mapping[str, Any]) -> None:
+    def run(self, command: int, name: str, args: Mapping[str, Any]) -> None:
+        self.command = command
         if name not in Chronicle.COMMANDS:
             raise InvalidInput.of("command", f"{name!r} is not one of: {', '.join(Chronicle.COMMANDS)}")
         if not isinstance(args, Mapping):
@@ -191,7 +205,8 @@ class _Batch:
 
     def record_development(self, args: Mapping[str, Any]) -> None:
         payload = rules.check_development(args, self.is_registered)
-        ident = UUID(payload.pop("id")) if payload.get("id") else uuid4()
+        given = payload.pop("id")
+        ident = UUID(given) if given else uuid4()
         if ident in self.aggregates:
             raise InvalidInput.of("id", f"{ident} is recorded twice in this batch")
         development = Development.record(ident, recorded_by=self.recorded_by, **payload)
@@ -240,8 +255,11 @@ class _Batch:
         return self._load(_development_id(_required(args, "id")), Development, "development", args)
 
     def _load(self, ident: UUID, kind: type[Aggregate], label: str, args: Mapping[str, Any]) -> Any:
-        aggregate = self.aggregates.get(ident) or self.chronicle.load(ident, kind, label)
-        self.loaded.setdefault(ident, aggregate.version)
+        aggregate = self.aggregates.get(ident)
+        if aggregate is None:
+            aggregate = self.chronicle.load(ident, kind, label)
+            if ident not in self.created:
+                self.loaded[ident] = aggregate.version
         expected = args.get("expected_version")
         if expected is not None and expected != aggregate.version:
             raise StaleVersion(ident, expected, aggregate.version)
@@ -250,23 +268,35 @@ class _Batch:
     def _add(self, aggregate: Aggregate, key: str, created: dict[str, Any] | None = None) -> None:
         self.aggregates[aggregate.id] = aggregate
         if created is not None:
-            self.created[aggregate.id] = (key, created)
+            self.created[aggregate.id] = (self.command, created)
         self.receipts.append((aggregate.id, Receipt(key, aggregate.version, None, created is not None)))
 
-    def resolve_clash(self) -> Receipt:
-        """A single command's save clashed with a concurrent write: either it created a
-        stream that exists (same content: no-op; other content: conflict) or the stream
-        moved on since it was loaded (stale)."""
-        ident, receipt = self.receipts[0]
-        if ident not in self.created:
-            raise StaleVersion(receipt.id, self.loaded.get(ident), self.chronicle.repository.get(ident).version)
-        key, stated = self.created[ident]
-        first = self.chronicle.events.get(ident, lte=1)
-        original = next(iter(first), None)
-        if original is None or any(getattr(original, k, None) != v for k, v in stated.items()):
-            raise Conflict(f"{key} is already in the record with other content")
-        current = self.chronicle.repository.get(ident)
-        return Receipt(key, current.version, None, False)
+    def set_aside_existing(self) -> dict[int, RecordError]:
+        """After a clash on save: streams this batch created that exist already with the
+        same content are set aside (the command is a no-op); other content is a
+        :class:`Conflict`, and a loaded stream that moved on is a :class:`StaleVersion`."""
+        failures: dict[int, RecordError] = {}
+        for ident, (command, stated) in self.created.items():
+            original = next(iter(self.chronicle.events.get(ident, lte=1)), None)
+            if original is None:
+                continue
+            if any(getattr(original, k, None) != v for k, v in stated.items()):
+                failures[command] = Conflict(f"{self._key(ident)} is already in the record with other content")
+            else:
+                del self.aggregates[ident]
+                current = self.chronicle.repository.get(ident).version
+                self.receipts = [
+                    (i, Receipt(r.id, current, None, False) if i == ident else r) for i, r in self.receipts
+                ]
+        for ident, version in self.loaded.items():
+            current = self.chronicle.repository.get(ident).version
+            if current != version:
+                command = next(i for i, (key, _) in enumerate(self.receipts) if key == ident)
+                failures[command] = StaleVersion(self._key(ident), version, current)
+        return failures
+
+    def _key(self, ident: UUID) -> str:
+        return next(r.id for i, r in self.receipts if i == ident)
 
 
 def _required(args: Mapping[str, Any], field: str) -> Any:

@@ -1,0 +1,93 @@
+"""The ``timeline`` command: load, import, export and (later) serve the record."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import click
+from eventsourcing.persistence import PersistenceError
+from tqdm import tqdm
+
+from events.chronicle import Chronicle
+from events.errors import RecordError
+from timeline import transfer
+
+
+class Failure(click.ClickException):
+    """An error said in one line, exit code 1."""
+
+
+def open_chronicle() -> Chronicle:
+    try:
+        return Chronicle()
+    except (ValueError, OSError, PersistenceError) as error:
+        raise Failure(f"cannot open the record: {error}") from None
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """The record of sourced developments of contemporary history.
+
+    The store is chosen by TIMELINE_DATABASE_URL (default sqlite:///instance/timeline.db).
+    """
+
+
+@main.command()
+@click.option("--if-empty", is_flag=True, help="Only load the seed into an empty record.")
+def seed(if_empty: bool) -> None:
+    """Load the shipped seed data set (idempotent: loading it twice adds nothing)."""
+    chronicle = open_chronicle()
+    if if_empty and chronicle.recorder.max_notification_id():
+        click.echo("The record is not empty; seed not loaded.")
+        return
+    _import(chronicle, transfer.SEED, recorded_by="seed", batch_size=transfer.BATCH_SIZE)
+
+
+@main.command("import")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--by", "recorded_by", default="import", show_default=True, help="Who the writes are recorded as.")
+@click.option("--batch-size", default=transfer.BATCH_SIZE, show_default=True, type=click.IntRange(1, 100_000))
+def import_(path: Path, recorded_by: str, batch_size: int) -> None:
+    """Import a JSON Lines file of commands, or copy an exported event log into an empty store."""
+    chronicle = open_chronicle()
+    if transfer.is_event_log(path):
+        with path.open(encoding="utf-8") as stream, _bar(path) as bar:
+            try:
+                copied = transfer.copy_events(chronicle, transfer.read_lines(stream), progress=bar.update)
+            except RecordError as error:
+                raise Failure(str(error)) from None
+        click.echo(f"Copied {copied} stored events.")
+        return
+    _import(chronicle, path, recorded_by=recorded_by, batch_size=batch_size)
+
+
+@main.command()
+@click.argument("path", type=click.Path(dir_okay=False, writable=True, path_type=Path))
+def export(path: Path) -> None:
+    """Write the whole event log, in order and as stored, to a JSON Lines file."""
+    chronicle = open_chronicle()
+    total = chronicle.recorder.max_notification_id() or 0
+    with path.open("w", encoding="utf-8") as stream, tqdm(total=total, unit="ev", desc="export") as bar:
+        count = transfer.export_events(chronicle, stream, progress=bar.update)
+    click.echo(f"Exported {count} events to {path}.")
+
+
+def _import(chronicle: Chronicle, path: Path, *, recorded_by: str, batch_size: int) -> None:
+    started = time.perf_counter()
+    with path.open(encoding="utf-8") as stream, _bar(path) as bar:
+        report = transfer.import_commands(
+            chronicle, transfer.read_lines(stream), recorded_by=recorded_by,
+            batch_size=batch_size, progress=bar.update,
+        )
+    elapsed = time.perf_counter() - started
+    for number, field, message in report.problems:
+        click.echo(f"{path}:{number}: {field}: {message}", err=True)
+    click.echo(f"Stored {report.stored}, already present {report.unchanged}, "
+               f"refused {len({p[0] for p in report.problems})} lines in {elapsed:.1f}s.")
+    if report.problems:
+        raise Failure(f"{len(report.problems)} problems in {path}; batches with a problem were not stored")
+
+
+def _bar(path: Path) -> tqdm:
+    return tqdm(total=path.stat().st_size, unit="B", unit_scale=True, desc=path.name, leave=False)

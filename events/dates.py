@@ -61,13 +61,14 @@ def _parse(text: str) -> FuzzyDate:
         raise ValueError("a date is required, as EDTF (e.g. 2023-09-19, 2023-09, 2023-09-05~)")
     if len(text) > MAX_LENGTH:
         raise ValueError(f"a date is at most {MAX_LENGTH} characters")
+    return _parse_iso(text) or _parse_composite(text) or _parse_edtf(text)
+
+
+def _parse_iso(text: str) -> FuzzyDate | None:
+    """A plain ISO day, month or year, possibly qualified; None for anything else."""
     match = _ISO.fullmatch(text)
-    if match and (match[2] is None or 1 <= int(match[2]) <= 12):
-        return _parse_iso(text, match)
-    return _parse_edtf(text)
-
-
-def _parse_iso(text: str, match: re.Match[str]) -> FuzzyDate:
+    if not match or (match[2] is not None and not 1 <= int(match[2]) <= 12):
+        return None
     year, month, day, qualifier = match.groups()
     y = int(year)
     if y == 0:
@@ -84,6 +85,40 @@ def _parse_iso(text: str, match: re.Match[str]) -> FuzzyDate:
             raise ValueError(f"{text!r} is not a day of the calendar") from None
         precision = "day"
     return FuzzyDate(text, first.isoformat(), last.isoformat(), precision, qualifier is not None)
+
+
+def _parse_composite(text: str) -> FuzzyDate | None:
+    """An interval (``A/B``) or a one-of range (``[A..B]``, ``[A,B]``) of plain ISO
+    dates, the common fuzzy forms, without the slow general parser; None otherwise."""
+    if text.count("/") == 1:
+        start, end = (_parse_iso(part) for part in text.split("/"))
+        if start and end:
+            return _bounded(text, [start, end], "interval")
+    elif text.startswith("[") and text.endswith("]") and not text.startswith("[..") and not text.endswith("..]"):
+        members: list[FuzzyDate | None] = []
+        for member in text[1:-1].split(","):
+            ends = member.split("..")
+            if len(ends) > 2:
+                return None
+            if len(ends) == 2 and len(ends[0]) != len(ends[1]):
+                return None  # mixed precisions: leave it to the general parser
+            members += [_parse_iso(end) for end in ends]
+            if len(ends) == 2 and all(members[-2:]) and members[-2].earliest > members[-1].latest:
+                raise ValueError(f"{text!r} has a range that ends before it begins")
+        if all(members):
+            return _bounded(text, members, None)
+    return None
+
+
+def _bounded(text: str, parts: list[FuzzyDate], precision: str | None) -> FuzzyDate:
+    if precision == "interval":
+        first, last = parts[0].earliest, parts[-1].latest
+        if first > last:
+            raise ValueError(f"{text!r} ends before it begins")
+    else:
+        first, last = min(p.earliest for p in parts), max(p.latest for p in parts)
+    precision = precision or _precision_of(date.fromisoformat(first), date.fromisoformat(last))
+    return FuzzyDate(text, first, last, precision, any(p.qualified for p in parts))
 
 
 def _parse_edtf(text: str) -> FuzzyDate:
@@ -117,6 +152,11 @@ def _precision(parsed: object, first: date, last: date) -> str:
         return "interval"
     if isinstance(parsed, edtf.Season):
         return "season"
+    return _precision_of(first, last)
+
+
+def _precision_of(first: date, last: date) -> str:
+    """The granularity that a span of days amounts to."""
     if first == last:
         return "day"
     whole_years = (first.month, first.day, last.month, last.day) == (1, 1, 12, 31)

@@ -1,0 +1,313 @@
+"""Projections: the event log replayed into read tables.
+
+Each projection turns a batch of domain events into row operations that the view
+writes in one transaction with the batch's tracking position. State a later event
+needs (the development as it stands) is read from the view's ``heads`` tables, or
+from the batch itself when the same batch touched it.
+
+Bitemporal: every version of a development is a row of ``development_versions`` with
+its valid time (``earliest``/``latest``) and its record time (``position_from`` /
+``position_to`` and ``recorded_from``/``recorded_to``: between which log positions and
+times this version was the current one). A retraction closes the last version.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from eventsourcing.persistence import Tracking
+from eventsourcing.projection import Projection
+
+from events.actor import Actor
+from events.development import Development
+from events.vocabulary import CATEGORIES
+from timeline.text import fold
+from timeline.views import Operation, ReadTables, Row
+
+Positioned = tuple[Any, int]
+"""A domain event and its position in the log."""
+
+
+def timestamp(event: Any) -> str:
+    return event.timestamp.isoformat(timespec="microseconds")
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+class ReadModel(Projection[ReadTables]):
+    """A projection whose read tables can be dropped, rebuilt, and built beside the live
+    ones under a prefix (for ``timeline replay --check``)."""
+
+    TABLES: dict[str, str] = {}
+    SCHEMA: tuple[str, ...] = ()
+    topics: tuple[str, ...] = ()
+
+    def __init__(self, view: ReadTables, prefix: str = ""):
+        super().__init__(view)
+        self.prefix = prefix
+        self.tables = {key: prefix + name for key, name in self.TABLES.items()}
+        self.tracking_name = f"{prefix}{self.name}"
+
+    def create_tables(self) -> None:
+        self.view.execute(self.SCHEMA, self.tables)
+
+    def drop_tables(self) -> None:
+        self.view.execute([f"DROP TABLE IF EXISTS {{{key}}}" for key in self.tables], self.tables)
+        self.view.forget(self.tracking_name)
+
+    def position(self) -> int:
+        return self.view.max_tracking_id(self.tracking_name) or 0
+
+    def process_event(self, domain_event: Any, tracking: Tracking) -> None:
+        self.process_batch([(domain_event, tracking.notification_id)], tracking.notification_id)
+
+    def process_batch(self, events: Sequence[Positioned], position: int) -> None:
+        """Applies events, and records ``position`` (the last one read) as processed."""
+        self.view.apply(self.operations(events), self.tables, Tracking(self.tracking_name, position))
+
+    def operations(self, events: Sequence[Positioned]) -> list[Operation]:
+        raise NotImplementedError
+
+    def select(self, statement: str, params: Sequence[Any] = ()) -> list[Row]:
+        return self.view.select(statement, self.tables, params)
+
+
+class Developments(ReadModel):
+    """Developments: their versions (the timeline), current heads, and history."""
+
+    name = "developments"
+    topics = tuple(
+        cls.TOPIC for cls in (Development.Recorded, Development.Corrected, Development.SourceAdded,
+                              Development.Retracted, Development.Restored)
+    )
+    TABLES = {
+        "heads": "development_heads",
+        "versions": "development_versions",
+        "actors": "development_actors",
+        "tags": "development_tags",
+        "effects": "development_effects",
+        "history": "development_history",
+    }
+    SCHEMA = (
+        "CREATE TABLE IF NOT EXISTS {heads} (id TEXT PRIMARY KEY, version INTEGER NOT NULL, "
+        "retracted INTEGER NOT NULL, first_position BIGINT NOT NULL, open_from BIGINT, doc TEXT NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS {versions} (id TEXT NOT NULL, position_from BIGINT NOT NULL, "
+        "position_to BIGINT, recorded_from TEXT NOT NULL, recorded_to TEXT, version INTEGER NOT NULL, "
+        "first_position BIGINT NOT NULL, earliest TEXT NOT NULL, latest TEXT NOT NULL, category TEXT NOT NULL, "
+        "certainty TEXT NOT NULL, search TEXT NOT NULL, doc TEXT NOT NULL, PRIMARY KEY (id, position_from))",
+        "CREATE TABLE IF NOT EXISTS {actors} (id TEXT NOT NULL, position_from BIGINT NOT NULL, "
+        "actor TEXT NOT NULL, role TEXT NOT NULL, PRIMARY KEY (id, position_from, actor, role))",
+        "CREATE TABLE IF NOT EXISTS {tags} (id TEXT NOT NULL, position_from BIGINT NOT NULL, "
+        "tag TEXT NOT NULL, PRIMARY KEY (id, position_from, tag))",
+        "CREATE TABLE IF NOT EXISTS {effects} (id TEXT NOT NULL, position_from BIGINT NOT NULL, "
+        "actor TEXT NOT NULL, attribute TEXT NOT NULL, value TEXT NOT NULL, earliest TEXT NOT NULL, "
+        "first_position BIGINT NOT NULL, PRIMARY KEY (id, position_from, actor, attribute))",
+        "CREATE TABLE IF NOT EXISTS {history} (id TEXT NOT NULL, version INTEGER NOT NULL, "
+        "position BIGINT NOT NULL, type TEXT NOT NULL, recorded_at TEXT NOT NULL, recorded_by TEXT NOT NULL, "
+        "reason TEXT, details TEXT NOT NULL, PRIMARY KEY (id, version))",
+        # Timeline order and the usual filters; see the README's "Indexes" section.
+        "CREATE INDEX IF NOT EXISTS {versions_name}_current ON {versions} (position_to, earliest, latest, first_position)",
+        "CREATE INDEX IF NOT EXISTS {versions_name}_order ON {versions} (earliest, latest, first_position)",
+        "CREATE INDEX IF NOT EXISTS {actors_name}_actor ON {actors} (actor, role, id, position_from)",
+        "CREATE INDEX IF NOT EXISTS {tags_name}_tag ON {tags} (tag, id, position_from)",
+        "CREATE INDEX IF NOT EXISTS {effects_name}_actor ON {effects} (actor, attribute, earliest)",
+    )
+
+    def operations(self, events: Sequence[Positioned]) -> list[Operation]:
+        batch = _DevelopmentBatch(self)
+        for event, position in events:
+            batch.apply(event, position)
+        return batch.operations()
+
+
+class _DevelopmentBatch:
+    """The rows one batch of development events produces."""
+
+    def __init__(self, projection: Developments):
+        self.projection = projection
+        self.heads: dict[str, dict[str, Any]] = {}
+        self.new_versions: dict[tuple[str, int], list[Any]] = {}
+        self.closed: list[tuple[Any, ...]] = []
+        self.children: dict[str, list[tuple[Any, ...]]] = {"actors": [], "tags": [], "effects": []}
+        self.history: list[tuple[Any, ...]] = []
+
+    def apply(self, event: Any, position: int) -> None:
+        ident = str(event.originator_id)
+        kind = type(event)
+        if kind is Development.Recorded:
+            doc = {name: getattr(event, name) for name in Development.Recorded.__annotations__}
+            doc.update(id=ident, recorded_at=timestamp(event))
+            head = {"version": 1, "retracted": False, "first_position": position, "open_from": None, "doc": doc}
+            self.heads[ident] = head
+            self._open(ident, head, event, position)
+            details = {k: v for k, v in doc.items() if k not in ("id", "recorded_at", "recorded_by")}
+            self._history(event, ident, position, "recorded", None, details)
+            return
+        head = self._head(ident)
+        if head is None:  # the log is ahead of this projection's view of it: cannot happen
+            raise LookupError(f"event for unknown development {ident} at position {position}")
+        head["version"] = event.originator_version
+        doc = head["doc"] = dict(head["doc"])
+        if kind is Development.Corrected:
+            doc.update(event.changes)
+            doc["sources"] = [*doc["sources"], *event.sources]
+            self._history(event, ident, position, "corrected", event.reason,
+                          {"changes": event.changes, "sources": event.sources})
+        elif kind is Development.SourceAdded:
+            doc["sources"] = [*doc["sources"], event.source]
+            self._history(event, ident, position, "source_added", None, {"source": event.source})
+        elif kind is Development.Retracted:
+            head["retracted"] = True
+            self._history(event, ident, position, "retracted", event.reason, {})
+        elif kind is Development.Restored:
+            head["retracted"] = False
+            self._history(event, ident, position, "restored", event.reason, {})
+        self._close(ident, head, event, position)
+        if not head["retracted"]:
+            self._open(ident, head, event, position)
+
+    def _head(self, ident: str) -> dict[str, Any] | None:
+        if ident not in self.heads:
+            rows = self.projection.select(
+                "SELECT version, retracted, first_position, open_from, doc FROM {heads} WHERE id = ?", [ident])
+            if not rows:
+                return None
+            row = rows[0]
+            self.heads[ident] = {**row, "retracted": bool(row["retracted"]), "doc": json.loads(row["doc"])}
+        return self.heads[ident]
+
+    def _open(self, ident: str, head: dict[str, Any], event: Any, position: int) -> None:
+        doc = head["doc"]
+        doc["version"] = head["version"]
+        head["open_from"] = position
+        self.new_versions[(ident, position)] = [
+            ident, position, None, timestamp(event), None, head["version"], head["first_position"],
+            doc["earliest"], doc["latest"], doc["category"], doc["certainty"],
+            fold(f"{doc['title']}\n{doc.get('summary') or ''}"), dumps(doc),
+        ]
+        for part in doc["actors"]:
+            self.children["actors"].append((ident, position, part["actor"], part["role"]))
+        for tag in dict.fromkeys(doc["tags"]):
+            self.children["tags"].append((ident, position, tag))
+        effects = {(e["actor"], e["attribute"]): e["value"] for e in doc["effects"]}
+        for (actor, attribute), value in effects.items():
+            self.children["effects"].append(
+                (ident, position, actor, attribute, dumps(value), doc["earliest"], head["first_position"]))
+
+    def _close(self, ident: str, head: dict[str, Any], event: Any, position: int) -> None:
+        opened = head["open_from"]
+        if opened is None:
+            return
+        head["open_from"] = None
+        row = self.new_versions.get((ident, opened))
+        if row is not None:
+            row[2], row[4] = position, timestamp(event)
+        else:
+            self.closed.append((position, timestamp(event), ident, opened))
+
+    def _history(self, event: Any, ident: str, position: int, kind: str, reason: str | None,
+                 details: dict[str, Any]) -> None:
+        self.history.append((ident, event.originator_version, position, kind, timestamp(event),
+                             event.recorded_by, reason, dumps(details)))
+
+    def operations(self) -> list[Operation]:
+        heads = [
+            (ident, h["version"], int(h["retracted"]), h["first_position"], h["open_from"], dumps(h["doc"]))
+            for ident, h in self.heads.items()
+        ]
+        return [
+            ("UPDATE {versions} SET position_to = ?, recorded_to = ? WHERE id = ? AND position_from = ?",
+             self.closed),
+            ("INSERT INTO {versions} VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", list(self.new_versions.values())),
+            ("INSERT INTO {actors} VALUES (?,?,?,?)", self.children["actors"]),
+            ("INSERT INTO {tags} VALUES (?,?,?)", self.children["tags"]),
+            ("INSERT INTO {effects} VALUES (?,?,?,?,?,?,?)", self.children["effects"]),
+            ("INSERT INTO {history} VALUES (?,?,?,?,?,?,?,?)", self.history),
+            ("INSERT INTO {heads} VALUES (?,?,?,?,?,?) ON CONFLICT (id) DO UPDATE SET "
+             "version = excluded.version, retracted = excluded.retracted, open_from = excluded.open_from, "
+             "doc = excluded.doc", heads),
+        ]
+
+
+class Actors(ReadModel):
+    """Actors: their versions (profile as of a record time) and search terms."""
+
+    name = "actors"
+    topics = (Actor.Registered.TOPIC, Actor.Corrected.TOPIC)
+    TABLES = {"heads": "actor_heads", "versions": "actor_versions", "terms": "actor_terms"}
+    SCHEMA = (
+        "CREATE TABLE IF NOT EXISTS {heads} (stream_id TEXT PRIMARY KEY, slug TEXT NOT NULL UNIQUE, "
+        "version INTEGER NOT NULL, position BIGINT NOT NULL, doc TEXT NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS {versions} (slug TEXT NOT NULL, position_from BIGINT NOT NULL, "
+        "position_to BIGINT, recorded_from TEXT NOT NULL, recorded_to TEXT, version INTEGER NOT NULL, "
+        "doc TEXT NOT NULL, PRIMARY KEY (slug, position_from))",
+        "CREATE TABLE IF NOT EXISTS {terms} (slug TEXT NOT NULL, term TEXT NOT NULL, PRIMARY KEY (slug, term))",
+        "CREATE INDEX IF NOT EXISTS {terms_name}_term ON {terms} (term)",
+    )
+
+    def operations(self, events: Sequence[Positioned]) -> list[Operation]:
+        heads: dict[str, dict[str, Any]] = {}
+        new_versions: dict[tuple[str, int], list[Any]] = {}
+        closed: list[tuple[Any, ...]] = []
+        for event, position in events:
+            stream = str(event.originator_id)
+            if type(event) is Actor.Registered:
+                doc = {name: getattr(event, name) for name in Actor.Registered.__annotations__}
+                doc["id"] = doc.pop("slug")
+                doc.update(registered_at=timestamp(event), version=1)
+            else:
+                previous = heads.get(stream) or self._head(stream)
+                doc = {**previous["doc"], **event.changes, "version": event.originator_version}
+                opened = new_versions.get((doc["id"], previous["position"]))
+                if opened is not None:
+                    opened[2], opened[4] = position, timestamp(event)
+                else:
+                    closed.append((position, timestamp(event), doc["id"], previous["position"]))
+            heads[stream] = {"doc": doc, "position": position}
+            new_versions[(doc["id"], position)] = [
+                doc["id"], position, None, timestamp(event), None, doc["version"], dumps(doc)]
+        slugs = [(h["doc"]["id"],) for h in heads.values()]
+        terms = [(h["doc"]["id"], term) for h in heads.values() for term in _terms(h["doc"])]
+        return [
+            ("UPDATE {versions} SET position_to = ?, recorded_to = ? WHERE slug = ? AND position_from = ?", closed),
+            ("INSERT INTO {versions} VALUES (?,?,?,?,?,?,?)", list(new_versions.values())),
+            ("DELETE FROM {terms} WHERE slug = ?", slugs),
+            ("INSERT INTO {terms} VALUES (?,?)", terms),
+            ("INSERT INTO {heads} VALUES (?,?,?,?,?) ON CONFLICT (stream_id) DO UPDATE SET "
+             "version = excluded.version, position = excluded.position, doc = excluded.doc",
+             [(stream, h["doc"]["id"], h["doc"]["version"], h["position"], dumps(h["doc"]))
+              for stream, h in heads.items()]),
+        ]
+
+    def _head(self, stream: str) -> dict[str, Any]:
+        rows = self.select("SELECT position, doc FROM {heads} WHERE stream_id = ?", [stream])
+        if not rows:
+            raise LookupError(f"event for unknown actor stream {stream}")
+        return {"position": rows[0]["position"], "doc": json.loads(rows[0]["doc"])}
+
+
+def _terms(doc: dict[str, Any]) -> set[str]:
+    names = [doc["id"], doc["name"], *doc.get("names", {}).values(), *doc.get("aliases", [])]
+    return {fold(name) for name in names if name}
+
+
+def quad_class(category: str) -> str:
+    return CATEGORIES[category].quad_class
+
+
+PROJECTIONS: tuple[type[ReadModel], ...] = (Actors, Developments)
+"""Every projection, by name; a new one is a new class added here."""
+
+
+def by_name(names: Iterable[str] | None = None) -> list[type[ReadModel]]:
+    known = {p.name: p for p in PROJECTIONS}
+    if not names:
+        return list(PROJECTIONS)
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise KeyError(f"no projection named {', '.join(unknown)}; known: {', '.join(known)}")
+    return [known[n] for n in names]

@@ -1,0 +1,134 @@
+"""The catch-up loop that keeps projections current, and replay.
+
+The library's ``ProjectionRunner`` needs subscriptions, which its SQLite recorder does
+not have; this loop pulls ``select_notifications`` in batches instead, for SQLite and
+PostgreSQL alike, and applies a whole batch per transaction. It tracks the last
+position processed, never a count, because positions can have gaps.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from eventsourcing.persistence import IntegrityError
+
+from events.chronicle import Chronicle
+from timeline.projections import ReadModel, by_name
+from timeline.views import open_view
+
+BATCH_SIZE = 1000
+Progress = Callable[[int], object]
+
+
+class Projector:
+    """Brings a set of projections up to a position of the log."""
+
+    def __init__(self, chronicle: Chronicle, names: Iterable[str] | None = None, *, prefix: str = "",
+                 batch_size: int = BATCH_SIZE):
+        self.chronicle = chronicle
+        self.view = open_view(chronicle.env)
+        self.projections: list[ReadModel] = [cls(self.view, prefix) for cls in by_name(names)]
+        self.batch_size = batch_size
+        self._lock = threading.Lock()
+        for projection in self.projections:
+            projection.create_tables()
+
+    def position(self) -> int:
+        """The log position every projection has reached."""
+        return min(p.position() for p in self.projections)
+
+    def lag(self) -> int:
+        return (self.chronicle.recorder.max_notification_id() or 0) - self.position()
+
+    def catch_up(self, until: int | None = None, progress: Progress = lambda n: None) -> int:
+        """Processes the log up to ``until`` (default: its current end); returns how
+        many events were applied. Safe to call from several threads and processes."""
+        head = self.chronicle.recorder.max_notification_id() or 0
+        until = head if until is None else min(until, head)
+        applied = 0
+        with self._lock:
+            for projection in self.projections:
+                applied += self._catch_up(projection, until, progress)
+        return applied
+
+    def _catch_up(self, projection: ReadModel, until: int, progress: Progress) -> int:
+        applied = 0
+        position = projection.position()
+        while position < until:
+            notifications = self.chronicle.recorder.select_notifications(
+                position, self.batch_size, stop=until, topics=projection.topics, inclusive_of_start=False)
+            events = [(self.chronicle.mapper.to_domain_event(n), n.id) for n in notifications]
+            done = len(notifications) < self.batch_size
+            reached = until if done else notifications[-1].id
+            try:
+                projection.process_batch(events, reached)
+            except IntegrityError:  # another process applied this batch first
+                reached = projection.position()
+            else:
+                applied += len(events)
+                progress(len(events))
+            position = reached
+        return applied
+
+    def wait_for(self, position: int, timeout: float) -> bool:
+        """Waits until every projection has reached ``position`` (another process may be
+        projecting); catches up itself meanwhile. Returns whether it got there."""
+        deadline = time.monotonic() + timeout
+        while self.position() < position:
+            self.catch_up(until=position)
+            if self.position() >= position:
+                break
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.05)
+        return True
+
+    def follow(self, interval: float = 0.2, stop: threading.Event | None = None,
+               progress: Progress = lambda n: None) -> None:
+        """Keeps catching up until ``stop`` is set."""
+        stop = stop or threading.Event()
+        while not stop.is_set():
+            if not self.catch_up(progress=progress):
+                stop.wait(interval)
+
+    def rebuild(self, progress: Progress = lambda n: None) -> int:
+        """Drops every table of these projections and replays the whole log into them."""
+        for projection in self.projections:
+            projection.drop_tables()
+            projection.create_tables()
+        return self.catch_up(progress=progress)
+
+    def close(self) -> None:
+        self.view.factory.close()
+
+
+def differences(chronicle: Chronicle, names: Iterable[str] | None = None,
+                progress: Progress = lambda n: None) -> list[str]:
+    """Rebuilds projections into scratch tables, up to the live ones' positions, and
+    names every table whose rows differ from the live one."""
+    live = Projector(chronicle, names)
+    scratch = Projector(chronicle, names, prefix="scratch_")
+    try:
+        for projection in scratch.projections:
+            projection.drop_tables()
+            projection.create_tables()
+        found = []
+        for old, new in zip(live.projections, scratch.projections, strict=True):
+            scratch._catch_up(new, old.position(), progress)
+            for key in old.tables:
+                if _rows(old, key) != _rows(new, key):
+                    found.append(f"{old.name}: table {old.tables[key]} differs from a clean rebuild")
+        return found
+    finally:
+        for projection in scratch.projections:
+            projection.drop_tables()
+        live.close()
+        scratch.close()
+
+
+def _rows(projection: ReadModel, key: str) -> list[tuple[Any, ...]]:
+    rows = projection.select(f"SELECT * FROM {{{key}}}")
+    return sorted(tuple(row.values()) for row in rows)

@@ -1,0 +1,11 @@
+"""Text folding for search: case-insensitive, accent-insensitive, any script."""
+
+from __future__ import annotations
+
+import unicodedata
+
+
+def fold(text: str) -> str:
+    """Lower-cases (Unicode casefold) and strips combining accents: 'Paşinyan' -> 'pasinyan'."""
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    return "".join(c for c in decomposed if not unicodedata.combining(c))

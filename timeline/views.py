@@ -1,0 +1,92 @@
+"""Materialised views: the read tables of the projections, in the same database as the
+events, written through the eventsourcing library's tracking recorders.
+
+A view's rows and its tracking position are written in ONE transaction
+(:meth:`ReadTables.apply`), so a crash or a replay never applies an event twice or
+skips one. The SQL is the portable subset of SQLite and PostgreSQL; :class:`Dialect`
+holds the few differences.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from eventsourcing.persistence import InfrastructureFactory, Tracking, TrackingRecorder
+from eventsourcing.postgres import PostgresTrackingRecorder
+from eventsourcing.sqlite import SQLiteTrackingRecorder
+
+Row = dict[str, Any]
+Operation = tuple[str, Sequence[Sequence[Any]]]
+"""An SQL statement (with ``?`` placeholders and ``{table}`` names) and its rows."""
+
+
+@dataclass(frozen=True)
+class Dialect:
+    placeholder: str
+    schema: str | None
+
+    def table(self, name: str) -> str:
+        return f'"{self.schema}"."{name}"' if self.schema else name
+
+    def sql(self, statement: str, tables: dict[str, str]) -> str:
+        """Fills in ``{key}`` (the qualified table) and ``{key_name}`` (its bare name, for
+        indexes), and the placeholder style."""
+        names = {f"{k}_name": v for k, v in tables.items()}
+        statement = statement.format(**{k: self.table(v) for k, v in tables.items()}, **names)
+        return statement.replace("?", self.placeholder) if self.placeholder != "?" else statement
+
+
+class ReadTables:
+    """Portable read/write helpers shared by the SQLite and PostgreSQL views."""
+
+    dialect: Dialect
+    datastore: Any
+
+    def apply(self, operations: Iterable[Operation], tables: dict[str, str], tracking: Tracking) -> None:
+        """Writes rows and the tracking position in one transaction."""
+        with self.datastore.transaction(commit=True) as cursor:
+            for statement, rows in operations:
+                if rows:
+                    cursor.executemany(self.dialect.sql(statement, tables), rows)
+            self._insert_tracking(cursor, tracking)
+
+    def execute(self, statements: Iterable[str], tables: dict[str, str]) -> None:
+        with self.datastore.transaction(commit=True) as cursor:
+            for statement in statements:
+                cursor.execute(self.dialect.sql(statement, tables))
+
+    def select(self, statement: str, tables: dict[str, str], params: Sequence[Any] = ()) -> list[Row]:
+        with self.datastore.transaction(commit=False) as cursor:
+            cursor.execute(self.dialect.sql(statement, tables), tuple(params))
+            return [dict(row) for row in cursor.fetchall()]
+
+    def forget(self, application_name: str) -> None:
+        """Removes a projection's tracking position, so it starts again from zero."""
+        tracking = self.dialect.table(getattr(self, "tracking_table_name", "tracking"))
+        with self.datastore.transaction(commit=True) as cursor:
+            cursor.execute(
+                f"DELETE FROM {tracking} WHERE application_name = {self.dialect.placeholder}",
+                (application_name,),
+            )
+
+
+class SQLiteView(ReadTables, SQLiteTrackingRecorder):
+    dialect = Dialect("?", None)
+
+
+class PostgresView(ReadTables, PostgresTrackingRecorder):
+    @property
+    def dialect(self) -> Dialect:
+        return Dialect("%s", self.datastore.schema)
+
+
+def open_view(env: dict[str, str]) -> SQLiteView | PostgresView:
+    """The view for a store, built by the library's own infrastructure factory from the
+    same settings as the chronicle's (``env`` is the chronicle's environment)."""
+    factory = InfrastructureFactory.construct(env)
+    view_class = PostgresView if "postgres" in type(factory).__module__ else SQLiteView
+    view: TrackingRecorder = factory.tracking_recorder(view_class)
+    view.factory = factory  # the view owns the factory and its connection pool
+    return view

@@ -12,6 +12,7 @@ from tqdm import tqdm
 from events.chronicle import Chronicle
 from events.errors import RecordError
 from timeline import transfer
+from timeline.projector import Projector, differences
 
 
 class Failure(click.ClickException):
@@ -91,3 +92,52 @@ def _import(chronicle: Chronicle, path: Path, *, recorded_by: str, batch_size: i
 
 def _bar(path: Path) -> tqdm:
     return tqdm(total=path.stat().st_size, unit="B", unit_scale=True, desc=path.name, leave=False)
+
+
+@main.command()
+@click.option("--follow", is_flag=True, help="Keep following the log until interrupted.")
+@click.option("--interval", default=0.2, show_default=True, help="Seconds between polls when following.")
+@click.argument("names", nargs=-1)
+def project(follow: bool, interval: float, names: tuple[str, ...]) -> None:
+    """Bring projections (all, or those named) up to date with the event log."""
+    projector = _projector(names)
+    with tqdm(total=projector.lag(), unit="ev", desc="project") as bar:
+        applied = projector.catch_up(progress=bar.update)
+    click.echo(f"Applied {applied} events; projections at position {projector.position()}.")
+    if follow:
+        click.echo("Following the log; Ctrl-C stops.")
+        try:
+            projector.follow(interval=interval)
+        except KeyboardInterrupt:
+            pass
+
+
+@main.command()
+@click.option("--check", is_flag=True, help="Rebuild into scratch tables and compare with the live ones.")
+@click.argument("names", nargs=-1)
+def replay(check: bool, names: tuple[str, ...]) -> None:
+    """Drop and rebuild projections (all, or those named) from position 0."""
+    chronicle = open_chronicle()
+    total = chronicle.recorder.max_notification_id() or 0
+    started = time.perf_counter()
+    with tqdm(total=total, unit="ev", desc="check" if check else "replay") as bar:
+        if check:
+            found = differences(chronicle, names or None, progress=bar.update)
+        else:
+            replayed = _projector(names, chronicle).rebuild(progress=bar.update)
+    elapsed = time.perf_counter() - started
+    if check:
+        for line in found:
+            click.echo(line, err=True)
+        if found:
+            raise Failure(f"{len(found)} tables differ from a clean rebuild")
+        click.echo(f"Projections equal a clean rebuild ({elapsed:.1f}s).")
+        return
+    click.echo(f"Replayed {replayed} events in {elapsed:.1f}s ({replayed / max(elapsed, 1e-9):,.0f} events/s).")
+
+
+def _projector(names: tuple[str, ...], chronicle: Chronicle | None = None) -> Projector:
+    try:
+        return Projector(chronicle or open_chronicle(), names or None)
+    except KeyError as error:
+        raise Failure(error.args[0]) from None

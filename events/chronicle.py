@@ -125,21 +125,23 @@ class Chronicle(Application[UUID]):
             except RecordError as error:
                 failures[i] = error
         if not failures:
+            pending = {ident: aggregate.collect_events() for ident, aggregate in batch.aggregates.items()}
             try:
-                recordings = self.save(*batch.aggregates.values())
+                recordings = self.save(*(e for events in pending.values() for e in events))
             except IntegrityError:  # a stream was created or moved on meanwhile
                 failures = batch.set_aside_existing()
                 if not failures:
                     try:
-                        recordings = self.save(*batch.aggregates.values())
+                        recordings = self.save(*(e for i in batch.aggregates for e in pending[i]))
                     except IntegrityError:
                         raise Conflict("the record changed while this was saved; try again") from None
         if failures:
             raise failures[0] if len(commands) == 1 else BatchRejected(failures)
-        positions = {r.domain_event.originator_id: r.notification.id for r in recordings}
+        positions = {(r.domain_event.originator_id, r.domain_event.originator_version): r.notification.id
+                     for r in recordings}
         return [
-            receipt if receipt.position is not None or ident not in batch.aggregates
-            else receipt._replace(position=positions.get(ident))
+            receipt._replace(position=positions.get((ident, receipt.version)))
+            if ident in batch.aggregates else receipt
             for ident, receipt in batch.receipts
         ]
 
@@ -149,7 +151,7 @@ class Chronicle(Application[UUID]):
         return self.load(_development_id(development), Development, "development")
 
     def actor(self, slug: str) -> Actor:
-        return self.load(Actor.create_id(slug), Actor, "actor")
+        return self.load(Actor.create_id(slug), Actor, "actor", slug)
 
     def is_registered(self, slug: str) -> bool:
         """Whether an actor has this slug; actors are never removed, so yes is cached."""
@@ -159,14 +161,14 @@ class Chronicle(Application[UUID]):
             self._registered.add(slug)
         return True
 
-    def load(self, ident: UUID, kind: type[Aggregate], label: str) -> Any:
-        """The current state of one stream, or :class:`NotFound`."""
+    def load(self, ident: UUID, kind: type[Aggregate], label: str, name: str | None = None) -> Any:
+        """The current state of one stream, or :class:`NotFound` (naming it by ``name``)."""
         try:
             aggregate = self.repository.get(ident)
         except AggregateNotFoundError:
-            raise NotFound(label, ident) from None
+            raise NotFound(label, name or ident) from None
         if not isinstance(aggregate, kind):
-            raise NotFound(label, ident)
+            raise NotFound(label, name or ident)
         return aggregate
 
 
@@ -213,14 +215,18 @@ class _Batch:
         self._add(development, str(ident), created=payload)
 
     def correct_actor(self, args: Mapping[str, Any]) -> None:
-        actor = self._load(Actor.create_id(_required(args, "id")), Actor, "actor", args)
+        slug = _required(args, "id")
+        actor = self._load(Actor.create_id(slug), Actor, "actor", args, name=slug)
         changes = args.get("changes")
         if not isinstance(changes, Mapping) or not changes:
             raise InvalidInput.of("changes", "name at least one field to correct")
         if "id" in changes:
             raise InvalidInput.of("changes.id", "is fixed: register a new actor instead")
         stated = {k: v for k, v in actor.stated().items() if k != "recorded_by"}
-        merged = rules.check_actor({**stated, **changes, "id": actor.slug})
+        try:
+            merged = rules.check_actor({**stated, **changes, "id": actor.slug})
+        except InvalidInput as error:
+            raise InvalidInput({f"changes.{k}": v for k, v in error.errors.items()}) from None
         changed = {k: merged[k] for k in changes if merged[k] != getattr(actor, k)}
         if not changed:
             raise InvalidInput.of("changes", "the correction changes nothing")
@@ -230,14 +236,15 @@ class _Batch:
     def correct_development(self, args: Mapping[str, Any]) -> None:
         development = self._development(args)
         reason = rules.check_reason(args.get("reason"))
-        changed = rules.check_changes(development.stated(), args.get("changes") or {}, self.is_registered)
+        stated = {**development.stated(), "id": str(development.id)}
+        changed = rules.check_changes(stated, args.get("changes") or {}, self.is_registered)
         sources = rules.check_sources(args.get("sources") or ())
         development.correct(changed, reason, sources, self.recorded_by)
         self._add(development, str(development.id))
 
     def add_source(self, args: Mapping[str, Any]) -> None:
         development = self._development(args)
-        (source,) = rules.check_sources([args.get("source")], field="source")
+        source = rules.check_source(args.get("source"))
         development.add_source(source, self.recorded_by)
         self._add(development, str(development.id))
 
@@ -254,15 +261,16 @@ class _Batch:
     def _development(self, args: Mapping[str, Any]) -> Development:
         return self._load(_development_id(_required(args, "id")), Development, "development", args)
 
-    def _load(self, ident: UUID, kind: type[Aggregate], label: str, args: Mapping[str, Any]) -> Any:
+    def _load(self, ident: UUID, kind: type[Aggregate], label: str, args: Mapping[str, Any],
+              name: str | None = None) -> Any:
         aggregate = self.aggregates.get(ident)
         if aggregate is None:
-            aggregate = self.chronicle.load(ident, kind, label)
+            aggregate = self.chronicle.load(ident, kind, label, name)
             if ident not in self.created:
                 self.loaded[ident] = aggregate.version
         expected = args.get("expected_version")
         if expected is not None and expected != aggregate.version:
-            raise StaleVersion(ident, expected, aggregate.version)
+            raise StaleVersion(name or ident, expected, aggregate.version)
         return aggregate
 
     def _add(self, aggregate: Aggregate, key: str, created: dict[str, Any] | None = None) -> None:

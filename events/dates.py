@@ -49,6 +49,8 @@ class FuzzyDate:
 
 def parse_when(text: str, field: str = "when") -> FuzzyDate:
     """Parses an EDTF string, or raises :class:`InvalidInput` naming ``field``."""
+    if not isinstance(text, str):
+        raise InvalidInput.of(field, "must be a string in EDTF (e.g. 2023-09-19, 2023-09, 2023-09-05~)")
     try:
         return _parse(text)
     except ValueError as error:
@@ -57,11 +59,30 @@ def parse_when(text: str, field: str = "when") -> FuzzyDate:
 
 @lru_cache(maxsize=65536)
 def _parse(text: str) -> FuzzyDate:
-    if not isinstance(text, str) or not text.strip():
+    if not text.strip():
         raise ValueError("a date is required, as EDTF (e.g. 2023-09-19, 2023-09, 2023-09-05~)")
+    if text != text.strip():
+        raise ValueError(f"{text!r} has spaces around it; give the EDTF date alone")
     if len(text) > MAX_LENGTH:
         raise ValueError(f"a date is at most {MAX_LENGTH} characters")
-    return _parse_iso(text) or _parse_composite(text) or _parse_edtf(text)
+    return _parse_iso(text) or _parse_season(text) or _parse_composite(text) or _parse_edtf(text)
+
+
+_SEASONS = {21: (3, 5), 22: (6, 8), 23: (9, 11), 24: (12, 2)}
+"""EDTF seasons (northern hemisphere): first and last month; winter runs into the next year."""
+
+
+def _parse_season(text: str) -> FuzzyDate | None:
+    """Spring, summer, autumn and winter (``2023-21`` .. ``2023-24``), which edtf gets
+    wrong for winter (it gives December only)."""
+    match = re.fullmatch(r"(\d{4})-(2[1-4])([~?%])?", text)
+    if not match or int(match[1]) == 0:
+        return None
+    year, (first_month, last_month) = int(match[1]), _SEASONS[int(match[2])]
+    last_year = year + 1 if last_month < first_month else year
+    first = date(year, first_month, 1)
+    last = date(last_year, last_month, calendar.monthrange(last_year, last_month)[1])
+    return FuzzyDate(text, first.isoformat(), last.isoformat(), "season", match[3] is not None)
 
 
 def _parse_iso(text: str) -> FuzzyDate | None:

@@ -16,7 +16,7 @@ import msgspec
 from events import vocabulary
 from events.dates import parse_when
 from events.errors import InvalidInput
-from events.values import _CLEAN, ActorDetails, DevelopmentDetails
+from events.values import _CLEAN, ActorDetails, DevelopmentDetails, Source
 
 ALLOWED = {
     "category": vocabulary.CATEGORIES,
@@ -40,13 +40,16 @@ _REGEX = re.compile(r"Expected `str` matching regex '(.*)'$", re.S)
 _LENGTH = re.compile(r"Expected `(str|array|object)` of length (>=|<=) (\d+)")
 
 
-def convert(data: object, shape: type[msgspec.Struct]) -> Any:
-    """Checks ``data`` against a :mod:`events.values` shape; errors name the field."""
+def convert(data: object, shape: Any, field: str = "") -> Any:
+    """Checks ``data`` against a :mod:`events.values` shape; errors name the field
+    (under ``field``, when the data is one field of a larger input)."""
     try:
         return msgspec.convert(data, shape)
     except msgspec.ValidationError as error:
-        field, message = _explain(str(error))
-        raise InvalidInput.of(field, message) from None
+        path, message = _explain(str(error))
+        if field:
+            path = field if path == "body" else f"{field}{path}" if path.startswith("[") else f"{field}.{path}"
+        raise InvalidInput.of(path, message) from None
 
 
 def _explain(raw: str) -> tuple[str, str]:
@@ -59,11 +62,15 @@ def _explain(raw: str) -> tuple[str, str]:
         path = f"{path}.{named[2]}" if path else named[2]
         message = "is required" if named[1] == "missing required" else "is not a known field"
     elif regex := _REGEX.match(message):
-        message = _FORMATS.get(regex[1], "has the wrong format")
+        message = _FORMATS.get(regex[1].replace("\\\\", "\\"), "has the wrong format")
     elif length := _LENGTH.match(message):
         noun = "characters" if length[1] == "str" else "entries"
-        bound = "at least" if length[2] == ">=" else "at most"
-        message = f"must have {bound} {length[3]} {noun}"
+        if (length[2], length[3]) == (">=", "1"):
+            message = "must not be empty"
+        else:
+            message = f"must have {'at least' if length[2] == '>=' else 'at most'} {length[3]} {noun}"
+    elif message.startswith("Invalid RFC3339 encoded date"):
+        message = "must be a calendar date like 2023-09-20"
     elif message.startswith("Invalid enum value"):
         allowed = ALLOWED.get(path.rsplit(".", 1)[-1].split("[")[0], ())
         message = f"{message[len('Invalid enum value '):]} is not one of: {', '.join(allowed)}"
@@ -111,12 +118,20 @@ def check_changes(
 
 def check_sources(sources: Iterable[Any], field: str = "sources") -> list[dict[str, Any]]:
     """Validates further sources for a development."""
-    from events.values import Source
-
-    checked = msgspec.to_builtins(convert(list(sources), list[Source]))
+    checked = msgspec.to_builtins(convert(list(sources), list[Source], field))
     errors: dict[str, list[str]] = {}
     for i, source in enumerate(checked):
         _check_source(source, f"{field}[{i}]", errors)
+    if errors:
+        raise InvalidInput(errors)
+    return checked
+
+
+def check_source(source: Any, field: str = "source") -> dict[str, Any]:
+    """Validates one further source for a development."""
+    checked = msgspec.to_builtins(convert(source, Source, field))
+    errors: dict[str, list[str]] = {}
+    _check_source(checked, field, errors)
     if errors:
         raise InvalidInput(errors)
     return checked
@@ -161,7 +176,7 @@ def _check_fields(payload: dict[str, Any], errors: dict[str, list[str]]) -> None
 
 
 def _check_source(source: dict[str, Any], where: str, errors: dict[str, list[str]]) -> None:
-    if not source.get("citation") and not source.get("url"):
+    if not (source.get("citation") or "").strip() and not source.get("url"):
         errors.setdefault(where, []).append("needs a citation or a url")
     if source.get("url") and not source.get("retrieved"):
         errors.setdefault(f"{where}.retrieved", []).append("is required with a url: the day it was read")

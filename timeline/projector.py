@@ -98,8 +98,11 @@ class Projector:
         """Drops every table of these projections and replays the whole log into them."""
         for projection in self.projections:
             projection.drop_tables()
+            projection.create_tables(indexes=False)
+        applied = self.catch_up(progress=progress)
+        for projection in self.projections:
             projection.create_tables()
-        return self.catch_up(progress=progress)
+        return applied
 
     def close(self) -> None:
         self.view.factory.close()

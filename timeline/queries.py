@@ -81,11 +81,11 @@ class Reader:
         where, params = _record_time("v", as_of)
         if query.actors:
             role = " AND a.role = ?" if query.role else ""
-            where.append(f"EXISTS (SELECT 1 FROM {{actors}} a WHERE a.id = v.id AND a.position_from = v.position_from "
+            where.append(f"EXISTS (SELECT 1 FROM {{actors}} a WHERE a.first_position = v.first_position AND a.position_from = v.position_from "
                          f"AND a.actor IN ({_marks(query.actors)}){role})")
             params += [*query.actors, *([query.role] if query.role else [])]
         elif query.role:
-            where.append("EXISTS (SELECT 1 FROM {actors} a WHERE a.id = v.id AND a.position_from = v.position_from "
+            where.append("EXISTS (SELECT 1 FROM {actors} a WHERE a.first_position = v.first_position AND a.position_from = v.position_from "
                          "AND a.role = ?)")
             params.append(query.role)
         for column, values in (("category", query.categories), ("certainty", query.certainties)):
@@ -93,7 +93,7 @@ class Reader:
                 where.append(f"v.{column} IN ({_marks(values)})")
                 params += values
         if query.tags:
-            where.append(f"EXISTS (SELECT 1 FROM {{tags}} t WHERE t.id = v.id AND t.position_from = v.position_from "
+            where.append(f"EXISTS (SELECT 1 FROM {{tags}} t WHERE t.first_position = v.first_position AND t.position_from = v.position_from "
                          f"AND t.tag IN ({_marks(query.tags)}))")
             params += query.tags
         if query.match == "within":
@@ -107,7 +107,7 @@ class Reader:
         if query.q:
             pattern = "%" + fold(query.q).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
             where.append("(v.search LIKE ? ESCAPE '\\' OR EXISTS (SELECT 1 FROM {actors} a "
-                         "JOIN {actor_terms} n ON n.slug = a.actor WHERE a.id = v.id AND "
+                         "JOIN {actor_terms} n ON n.slug = a.actor WHERE a.first_position = v.first_position AND "
                          "a.position_from = v.position_from AND n.term LIKE ? ESCAPE '\\'))")
             params += [pattern, pattern]
         direction = "DESC" if query.order == "desc" else "ASC"
@@ -130,27 +130,32 @@ class Reader:
     def development(self, ident: str, as_of: AsOf = None) -> dict[str, Any] | None:
         """A development as the record states it (or stated it at ``as_of``), retracted or not."""
         if as_of is None:
-            rows = self._select("SELECT retracted, doc FROM {heads} WHERE id = ?", [ident])
+            rows = self._select("SELECT h.retracted, v.doc FROM {heads} h JOIN {versions} v ON v.first_position = "
+                                "h.first_position AND v.position_from = h.doc_from WHERE h.id = ?", [ident])
             if not rows:
                 return None
             return {**json.loads(rows[0]["doc"]), "retracted": bool(rows[0]["retracted"])}
         column, value = _record_column(as_of)
         closed = "position_to" if column == "position_from" else "recorded_to"
         rows = self._select(
-            f"SELECT doc, {closed} AS closed FROM {{versions}} WHERE id = ? AND {column} <= ? "
-            f"ORDER BY position_from DESC LIMIT 1", [ident, value])
+            f"SELECT v.doc, v.{closed} AS closed FROM {{heads}} h JOIN {{versions}} v ON v.first_position = "
+            f"h.first_position WHERE h.id = ? AND v.{column} <= ? ORDER BY v.position_from DESC LIMIT 1",
+            [ident, value])
         if not rows:
             return None
         retracted = rows[0]["closed"] is not None and rows[0]["closed"] <= value
         return {**json.loads(rows[0]["doc"]), "retracted": retracted}
 
     def history(self, ident: str) -> list[dict[str, Any]] | None:
-        rows = self._select("SELECT * FROM {history} WHERE id = ? ORDER BY version", [ident])
+        rows = self._select(
+            "SELECT h.*, v.doc FROM {heads} d JOIN {history} h ON h.first_position = d.first_position "
+            "LEFT JOIN {versions} v ON h.type = 'recorded' AND v.first_position = h.first_position "
+            "AND v.position_from = h.position WHERE d.id = ? ORDER BY h.version", [ident])
         if not rows:
             return None
         return [{"version": r["version"], "type": r["type"], "position": r["position"],
                  "recorded_at": r["recorded_at"], "recorded_by": r["recorded_by"], "reason": r["reason"],
-                 **json.loads(r["details"])} for r in rows]
+                 **_details(r)} for r in rows]
 
     # Actors
 
@@ -187,12 +192,13 @@ class Reader:
         attributes = self._attributes(slug, at, record_time, params)
         shared = self._select(
             f"SELECT o.actor AS other, v.id, v.earliest, v.category, v.first_position, v.doc FROM {{actors}} me "
-            f"JOIN {{versions}} v ON v.id = me.id AND v.position_from = me.position_from "
-            f"JOIN {{actors}} o ON o.id = me.id AND o.position_from = me.position_from AND o.actor <> me.actor "
+            f"JOIN {{versions}} v ON v.first_position = me.first_position AND v.position_from = me.position_from "
+            f"JOIN {{actors}} o ON o.first_position = me.first_position AND o.position_from = me.position_from "
+            f"AND o.actor <> me.actor "
             f"WHERE me.actor = ? AND v.earliest <= ? AND {record_time}", [slug, at, *params])
         involved = self._select(
             f"SELECT me.role, v.id, v.category, v.earliest, v.latest FROM {{actors}} me "
-            f"JOIN {{versions}} v ON v.id = me.id AND v.position_from = me.position_from "
+            f"JOIN {{versions}} v ON v.first_position = me.first_position AND v.position_from = me.position_from "
             f"WHERE me.actor = ? AND v.earliest <= ? AND {record_time}", [slug, at, *params])
         return {
             "actor": slug,
@@ -208,7 +214,7 @@ class Reader:
     def _attributes(self, slug: str, at: str, record_time: str, params: list[Any]) -> dict[str, Any]:
         rows = self._select(
             f"SELECT e.attribute, e.value, e.earliest, e.first_position, v.id, v.doc FROM {{effects}} e "
-            f"JOIN {{versions}} v ON v.id = e.id AND v.position_from = e.position_from "
+            f"JOIN {{versions}} v ON v.first_position = e.first_position AND v.position_from = e.position_from "
             f"WHERE e.actor = ? AND e.earliest <= ? AND {record_time} "
             f"ORDER BY e.attribute, e.earliest, e.first_position", [slug, at, *params])
         latest: dict[str, dict[str, Any]] = {}
@@ -223,6 +229,14 @@ class Reader:
             attributes[name] = {"value": value, "development": row["id"], "title": doc["title"],
                                 "when": doc["when"], "earliest": row["earliest"], "sources": doc["sources"]}
         return attributes
+
+
+def _details(row: dict[str, Any]) -> dict[str, Any]:
+    """What an event of a development's history changed: for its recording, everything."""
+    if row["type"] == "recorded":
+        stated = json.loads(row["doc"])
+        return {"stated": {k: v for k, v in stated.items() if k not in ("id", "version", "recorded_at", "recorded_by")}}
+    return json.loads(row["details"]) if row["details"] else {}
 
 
 def _relations(rows: list[dict[str, Any]], at: str) -> dict[str, dict[str, Any]]:

@@ -26,6 +26,8 @@ Operation = tuple[str, Sequence[Sequence[Any]]]
 class Dialect:
     placeholder: str
     schema: str | None
+    without_rowid: str = ""
+    """SQLite's ``WITHOUT ROWID`` for tables whose primary key is all there is to them."""
 
     def table(self, name: str) -> str:
         return f'"{self.schema}"."{name}"' if self.schema else name
@@ -34,7 +36,8 @@ class Dialect:
         """Fills in ``{key}`` (the qualified table) and ``{key_name}`` (its bare name, for
         indexes), and the placeholder style."""
         names = {f"{k}_name": v for k, v in tables.items()}
-        statement = statement.format(**{k: self.table(v) for k, v in tables.items()}, **names)
+        statement = statement.format(**{k: self.table(v) for k, v in tables.items()}, **names,
+                                     without_rowid=self.without_rowid)
         return statement.replace("?", self.placeholder) if self.placeholder != "?" else statement
 
 
@@ -73,7 +76,7 @@ class ReadTables:
 
 
 class SQLiteView(ReadTables, SQLiteTrackingRecorder):
-    dialect = Dialect("?", None)
+    dialect = Dialect("?", None, " WITHOUT ROWID")
 
 
 class PostgresView(ReadTables, PostgresTrackingRecorder):

@@ -1,0 +1,85 @@
+"""The Flask app factory: blueprints, the service of one store, auth, idempotency,
+rate limits and problem-shaped errors."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import swagger_ui_bundle
+from flask import Flask, request, send_from_directory
+from flask_cors import CORS
+from werkzeug.exceptions import HTTPException
+
+from api import auth, problems
+from api.extension import Timeline, api, limiter
+from api.settings import from_environment
+from api.views.common import PreconditionMissing, precondition_required
+from events.errors import RecordError
+from timeline.queries import BadQuery
+
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+                               "script-src 'self' 'unsafe-inline'; frame-ancestors 'none'",
+}
+
+
+def create_app(settings: dict[str, Any] | None = None) -> Flask:
+    app = Flask(__name__)
+    config = from_environment(settings)
+    app.config.update(
+        TIMELINE=config,
+        MAX_CONTENT_LENGTH=config["MAX_CONTENT_LENGTH"],
+        API_TITLE="Timeline Service",
+        API_VERSION="1",
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX="/",
+        OPENAPI_JSON_PATH="openapi.json",
+        OPENAPI_SWAGGER_UI_PATH="/docs",
+        OPENAPI_SWAGGER_UI_URL="/docs/static/",
+        RATELIMIT_STORAGE_URI=config["RATELIMIT_STORAGE_URI"],
+        RATELIMIT_HEADERS_ENABLED=False,
+        JSON_SORT_KEYS=False,
+    )
+    app.json.sort_keys = False
+    app.json.ensure_ascii = False
+    Timeline(app, config)
+    limiter.init_app(app)
+    CORS(app, resources={r"/api/*": {"origins": "*", "methods": ["GET", "HEAD", "OPTIONS"]}})
+    api.init_app(app, spec_kwargs={"components": {"securitySchemes": {
+        "bearer": {"type": "http", "scheme": "bearer"}}}})
+
+    from api.views import actors, developments, events, meta, timeline
+
+    for module in (meta, actors, developments, timeline, events):
+        api.register_blueprint(module.blp)
+    auth.init_app(app)
+
+    @app.route("/docs/static/<path:filename>")
+    def swagger_static(filename: str):
+        """Swagger UI from the installed swagger-ui-bundle package: no CDN."""
+        return send_from_directory(swagger_ui_bundle.swagger_ui_path, filename)
+
+    app.register_error_handler(HTTPException, problems.from_http_exception)
+    app.register_error_handler(RecordError, problems.from_record_error)
+    app.register_error_handler(BadQuery, problems.from_bad_query)
+    app.register_error_handler(PreconditionMissing, lambda _: precondition_required())
+
+    @app.before_request
+    def json_only():
+        if request.method in ("POST", "PUT", "PATCH") and request.content_length != 0 and \
+                request.mimetype != "application/json":
+            return problems.problem(415, "Unsupported media type", "send the body as application/json",
+                                    errors={"Content-Type": ["must be application/json"]})
+        return None
+
+    @app.after_request
+    def secure(response):
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        return response
+
+    return app

@@ -141,3 +141,74 @@ def _projector(names: tuple[str, ...], chronicle: Chronicle | None = None) -> Pr
         return Projector(chronicle or open_chronicle(), names or None)
     except KeyError as error:
         raise Failure(error.args[0]) from None
+
+
+@main.group()
+def token() -> None:
+    """Manage bearer tokens for writers (only their hashes are stored)."""
+
+
+@token.command("create")
+@click.argument("name")
+@click.option("--role", type=click.Choice(["reader", "historian", "admin"]), default="historian", show_default=True)
+def token_create(name: str, role: str) -> None:
+    """Create a token NAME and print it (the only time it is shown)."""
+    from timeline.tokens import TokenError, Tokens
+
+    try:
+        secret = Tokens(_projector(()).view).create(name, role)
+    except TokenError as error:
+        raise Failure(str(error)) from None
+    click.echo(secret)
+
+
+@token.command("revoke")
+@click.argument("name")
+def token_revoke(name: str) -> None:
+    """Revoke the token NAME."""
+    from timeline.tokens import Tokens
+
+    if not Tokens(_projector(()).view).revoke(name):
+        raise Failure(f"no active token named {name!r}")
+    click.echo(f"Revoked {name}.")
+
+
+@token.command("list")
+def token_list() -> None:
+    """List tokens (names, roles, dates; never the tokens)."""
+    from timeline.tokens import Tokens
+
+    for row in Tokens(_projector(()).view).listing():
+        state = f"revoked {row['revoked_at']}" if row["revoked_at"] else "active"
+        click.echo(f"{row['name']}\t{row['role']}\t{row['created_at']}\t{state}")
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--workers", default=2, show_default=True, type=int, help="Worker processes.")
+@click.option("--threads", default=8, show_default=True, type=int, help="Threads per worker (gthread).")
+@click.option("--timeout", default=60, show_default=True, type=int, help="Seconds before a silent worker is restarted.")
+def serve(host: str, port: int, workers: int, threads: int, timeout: int) -> None:
+    """Serve the API and web page with gunicorn (gthread workers)."""
+    from gunicorn.app.base import BaseApplication
+
+    from api import create_app
+
+    open_chronicle().close()  # fail early, in one line, if the store cannot be opened
+
+    class Server(BaseApplication):
+        def load_config(self) -> None:
+            for key, value in {"bind": f"{host}:{port}", "workers": workers, "threads": threads,
+                               "worker_class": "gthread", "timeout": timeout, "accesslog": "-",
+                               "access_log_format": '%(h)s "%(r)s" %(s)s %(b)s %(L)ss'}.items():
+                self.cfg.set(key, value)
+
+        def load(self):
+            return create_app()
+
+    Server().run()
+
+
+if __name__ == "__main__":
+    main()

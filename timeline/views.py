@@ -55,6 +55,17 @@ class ReadTables:
                     cursor.executemany(self.dialect.sql(statement, tables), rows)
             self._insert_tracking(cursor, tracking)
 
+    def write(self, operations: Iterable[Operation], tables: dict[str, str]) -> int:
+        """Writes rows in one transaction (no tracking: for state that is not a projection).
+        Returns the number of rows the last statement changed."""
+        changed = 0
+        with self.datastore.transaction(commit=True) as cursor:
+            for statement, rows in operations:
+                for row in rows:
+                    cursor.execute(self.dialect.sql(statement, tables), tuple(row))
+                    changed = getattr(cursor, "sqlite_cursor", cursor).rowcount  # the library wraps SQLite cursors
+        return changed
+
     def execute(self, statements: Iterable[str], tables: dict[str, str]) -> None:
         with self.datastore.transaction(commit=True) as cursor:
             for statement in statements:

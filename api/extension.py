@@ -1,0 +1,62 @@
+"""The app's long-lived objects: the service of the configured store, the tokens and
+idempotency keys kept in the same database, the OpenAPI ``Api`` and the rate limiter."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import marshmallow as ma
+from flask import Flask, g
+from flask_limiter import Limiter
+from flask_smorest import Api
+from flask_smorest import Blueprint as SmorestBlueprint
+from webargs.flaskparser import FlaskParser
+
+from api import problems
+from api.idempotency import IdempotencyKeys
+from timeline.service import Service
+from timeline.tokens import Tokens
+
+
+class Blueprint(SmorestBlueprint):
+    """Unknown query parameters and body fields are errors, not silently dropped."""
+
+    ARGUMENTS_PARSER = FlaskParser(unknown=ma.RAISE)
+
+
+class ProblemApi(Api):
+    """flask-smorest's Api, with errors as problem details that keep their headers."""
+
+    def handle_http_exception(self, error):
+        return problems.from_http_exception(error)
+
+
+def _limit_key() -> str:
+    writer = getattr(g, "writer", None)
+    return f"token:{writer.name}" if writer else "anonymous"
+
+
+def write_limit() -> str:
+    """The per-token write rate limit, from ``TIMELINE_WRITE_RATE_LIMIT``."""
+    from flask import current_app
+
+    return current_app.config["TIMELINE"]["WRITE_RATE_LIMIT"]
+
+
+api = ProblemApi()
+limiter = Limiter(key_func=_limit_key, default_limits=[])
+
+
+class Timeline:
+    """What a request needs, in ``app.extensions["timeline"]``."""
+
+    def __init__(self, app: Flask, config: dict[str, Any]):
+        self.config = config
+        self.service = Service({"TIMELINE_DATABASE_URL": config["DATABASE_URL"]},
+                               wait_timeout=config["WAIT_TIMEOUT"])
+        view = self.service.projector.view
+        self.tokens = Tokens(view)
+        self.idempotency = IdempotencyKeys(view, config["IDEMPOTENCY_TTL_HOURS"])
+        self.streams = threading.BoundedSemaphore(config["MAX_STREAMS"])
+        app.extensions["timeline"] = self

@@ -1,0 +1,99 @@
+"""Errors as RFC 9457 problem details (``application/problem+json``): type, title,
+status, detail, and for bad input an ``errors`` member naming each bad field."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Response, json
+from werkzeug.exceptions import HTTPException
+
+from events.errors import Conflict, InvalidInput, NotFound, RecordError, StaleVersion
+from timeline.queries import BadQuery
+from timeline.service import ProjectionsBehind
+
+PROBLEM_TYPES = "https://timeline.invalid/problems/"
+
+
+def problem(status: int, title: str, detail: str, *, errors: dict[str, Any] | None = None,
+            headers: dict[str, str] | None = None, **extra: Any) -> Response:
+    body: dict[str, Any] = {"type": PROBLEM_TYPES + title.lower().replace(" ", "-"), "title": title,
+                            "status": status, "detail": detail, **extra}
+    if errors:
+        body["errors"] = errors
+    response = Response(json.dumps(body), status=status, mimetype="application/problem+json")
+    response.headers.update(headers or {})
+    return response
+
+
+def from_http_exception(error: HTTPException) -> Response:
+    """Werkzeug/webargs errors, keeping the headers they carry (``Allow`` on 405,
+    ``WWW-Authenticate`` on 401, ``Retry-After`` on 429)."""
+    data = getattr(error, "data", None) or {}
+    errors = _flatten(data.get("messages") or data.get("errors") or {})
+    headers = dict(data.get("headers") or {})
+    for key, value in error.get_headers():
+        if key in ("Allow", "WWW-Authenticate", "Retry-After"):
+            headers[key] = value
+    status = error.code or 500
+    messages = data.get("messages") or {}
+    if status == 422 and isinstance(messages, dict) and set(messages) & {"query", "querystring"}:
+        status = 400  # a malformed query string is a bad request, not an unprocessable entity
+    if status == 429:
+        headers["Retry-After"] = str(_retry_after())
+    if status in (400, 422) and errors:
+        detail = "the request has invalid fields: " + ", ".join(errors)
+    else:
+        detail = data.get("message") or error.description or error.name
+    title = "Bad request" if status == 400 else error.name
+    return problem(status, title, str(detail), errors=errors or None, headers=headers)
+
+
+def _retry_after() -> int:
+    """Seconds until the exhausted rate limit resets."""
+    import time
+
+    from api.extension import limiter
+
+    limit = limiter.current_limit
+    return 1 if limit is None else max(1, int(limit.reset_at - time.time()))
+
+
+def from_record_error(error: RecordError) -> Response:
+    if isinstance(error, InvalidInput):
+        return problem(422, "Invalid input", str(error), errors=error.errors)
+    if isinstance(error, NotFound):
+        return problem(404, "Not found", str(error))
+    if isinstance(error, StaleVersion):
+        return problem(412, "Precondition failed", str(error), current_version=error.current,
+                       headers={"ETag": f'"{error.current}"'})
+    if isinstance(error, Conflict):
+        return problem(409, "Conflict", str(error))
+    if isinstance(error, ProjectionsBehind):
+        return problem(503, "Read model behind", str(error), headers={"Retry-After": "1"})
+    return problem(400, "Refused", str(error))
+
+
+def from_bad_query(error: BadQuery) -> Response:
+    return problem(400, "Bad query", str(error), errors={error.field: [str(error).split(": ", 1)[-1]]})
+
+
+def _flatten(messages: Any, prefix: str = "") -> dict[str, list[str]]:
+    """webargs nests errors by location (``{"query": {"limit": [...]}}``); flatten them
+    to field paths."""
+    if isinstance(messages, list):
+        if all(isinstance(m, str) for m in messages):
+            return {prefix or "body": messages}
+        return {f"{prefix}[{i}]": m for i, m in enumerate(messages)}  # pragma: no cover
+    flat: dict[str, list[str]] = {}
+    for key, value in messages.items():
+        key = str(key)
+        if not prefix and key in ("json", "query", "querystring", "headers", "form"):
+            flat.update(_flatten(value, ""))
+            continue
+        path = f"{prefix}.{key}" if prefix and not key.isdigit() else f"{prefix}[{key}]" if prefix else key
+        if isinstance(value, dict):
+            flat.update(_flatten(value, path))
+        else:
+            flat[path] = [str(v) for v in value] if isinstance(value, list) else [str(value)]
+    return flat

@@ -1,0 +1,204 @@
+"""Request and response shapes for the OpenAPI document (marshmallow, via flask-smorest).
+
+They check the shape of what comes in; the rules of the record (dates, registered
+actors, sources) are the write model's, in :mod:`events.rules`, and their errors come
+back in the same problem format.
+"""
+
+from __future__ import annotations
+
+import marshmallow as ma
+from marshmallow import fields, validate
+
+from events import vocabulary
+
+Str = fields.String
+OneOf = validate.OneOf
+
+
+class Schema(ma.Schema):
+    class Meta:
+        unknown = ma.RAISE
+
+
+class SourceSchema(Schema):
+    citation = Str(validate=validate.Length(max=500), metadata={"description": "Citation; or give a url"})
+    url = fields.Url(validate=validate.Length(max=2000))
+    title = Str(validate=validate.Length(max=500))
+    publisher = Str(validate=validate.Length(max=200))
+    author = Str(validate=validate.Length(max=200))
+    published = Str(validate=validate.Length(max=100), metadata={"description": "EDTF date"})
+    retrieved = fields.Date(metadata={"description": "Required with a url"})
+    language = Str(validate=validate.Length(max=35))
+    quote = Str(validate=validate.Length(max=1000))
+    locator = Str(validate=validate.Length(max=200))
+    archive_url = fields.Url(validate=validate.Length(max=2000))
+
+
+class ParticipationSchema(Schema):
+    actor = Str(required=True, metadata={"description": "A registered actor's id"})
+    role = Str(required=True, validate=OneOf(vocabulary.ROLES))
+
+
+class EffectSchema(Schema):
+    actor = Str(required=True)
+    attribute = Str(required=True, metadata={"description": "Dotted name, e.g. membership.csto"})
+    value = fields.Raw(required=True, allow_none=True, metadata={"description": "null ends the attribute"})
+
+
+class CodingSchema(Schema):
+    scheme = Str(required=True)
+    code = Str(required=True)
+    version = Str()
+    label = Str()
+
+
+class LocationSchema(Schema):
+    name = Str(required=True)
+    country = Str(metadata={"description": "ISO 3166-1 alpha-3"})
+    lat = fields.Float(validate=validate.Range(-90, 90))
+    lon = fields.Float(validate=validate.Range(-180, 180))
+
+
+class LinkSchema(Schema):
+    type = Str(required=True, validate=OneOf(vocabulary.LINK_TYPES))
+    development = fields.UUID(required=True)
+
+
+class DevelopmentFields(Schema):
+    title = Str(validate=validate.Length(1, 300))
+    summary = Str(allow_none=True, validate=validate.Length(max=5000))
+    language = Str(allow_none=True)
+    category = Str(validate=OneOf(list(vocabulary.CATEGORIES)))
+    codings = fields.List(fields.Nested(CodingSchema))
+    when = Str(metadata={"description": "EDTF: 2023-09-19, 2023-09, 2023-09-05~, [2023-09-01..2023-09-10], "
+                                        "2023-09-11/2023-09-20"})
+    certainty = Str(validate=OneOf(vocabulary.CERTAINTIES))
+    actors = fields.List(fields.Nested(ParticipationSchema), validate=validate.Length(min=1))
+    effects = fields.List(fields.Nested(EffectSchema))
+    location = fields.Nested(LocationSchema, allow_none=True)
+    tags = fields.List(Str(validate=validate.Length(1, 64)))
+    links = fields.List(fields.Nested(LinkSchema))
+
+
+class NewDevelopment(DevelopmentFields):
+    id = fields.UUID(metadata={"description": "Optional client-chosen id; repeating a recording is a no-op"})
+    title = Str(required=True, validate=validate.Length(1, 300))
+    category = Str(required=True, validate=OneOf(list(vocabulary.CATEGORIES)))
+    when = Str(required=True)
+    certainty = Str(required=True, validate=OneOf(vocabulary.CERTAINTIES))
+    actors = fields.List(fields.Nested(ParticipationSchema), required=True, validate=validate.Length(min=1))
+    sources = fields.List(fields.Nested(SourceSchema), required=True, validate=validate.Length(min=1))
+
+
+class Correction(Schema):
+    changes = fields.Nested(DevelopmentFields, required=True)
+    reason = Str(required=True, validate=validate.Length(1, 2000))
+    sources = fields.List(fields.Nested(SourceSchema))
+
+
+class Reason(Schema):
+    reason = Str(required=True, validate=validate.Length(1, 2000))
+
+
+class ActorFields(Schema):
+    name = Str(validate=validate.Length(1, 200))
+    kind = Str(validate=OneOf(vocabulary.ACTOR_KINDS))
+    names = fields.Dict(keys=Str(), values=Str())
+    aliases = fields.List(Str())
+    description = Str(allow_none=True)
+    wikidata = Str(allow_none=True)
+
+
+class NewActor(ActorFields):
+    id = Str(required=True, metadata={"description": "Slug such as 'armenia'; claimed once"})
+    name = Str(required=True, validate=validate.Length(1, 200))
+    kind = Str(required=True, validate=OneOf(vocabulary.ACTOR_KINDS))
+
+
+class ActorCorrection(Schema):
+    changes = fields.Nested(ActorFields, required=True)
+    reason = Str(required=True, validate=validate.Length(1, 2000))
+
+
+class AsOf(Schema):
+    as_of = Str(metadata={"description": "Record time: a log position or an RFC 3339 timestamp"})
+    min_position = fields.Integer(validate=validate.Range(min=0),
+                                  metadata={"description": "Wait (bounded) until the read model has this position"})
+
+
+class TimelineArgs(AsOf):
+    actor = fields.List(Str(), metadata={"description": "One or several actor ids (any of them)"})
+    role = Str(validate=OneOf(vocabulary.ROLES))
+    category = fields.List(Str(validate=OneOf(list(vocabulary.CATEGORIES))))
+    tag = fields.List(Str())
+    certainty = fields.List(Str(validate=OneOf(vocabulary.CERTAINTIES)))
+    from_ = fields.Date(data_key="from", metadata={"description": "Valid-time range start (ISO day)"})
+    to = fields.Date(metadata={"description": "Valid-time range end (ISO day)"})
+    match = Str(load_default="overlaps", validate=OneOf(["overlaps", "within"]))
+    q = Str(validate=validate.Length(1, 200), metadata={"description": "Free text over title, summary and actor names"})
+    order = Str(load_default="asc", validate=OneOf(["asc", "desc"]))
+    limit = fields.Integer(load_default=50, validate=validate.Range(1, 500))
+    cursor = Str()
+    format = Str(load_default="json", validate=OneOf(["json", "csv", "jsonl", "timelinejs"]))
+
+
+class ActorTimelineArgs(TimelineArgs):
+    pass
+
+
+class StateArgs(AsOf):
+    at = fields.Date(metadata={"description": "Valid date; default today"})
+
+
+class ActorSearch(Schema):
+    q = Str(validate=validate.Length(1, 200))
+    limit = fields.Integer(load_default=100, validate=validate.Range(1, 500))
+
+
+class EventArgs(Schema):
+    after = fields.Integer(load_default=0, validate=validate.Range(min=0))
+    limit = fields.Integer(load_default=100, validate=validate.Range(1, 1000))
+    type = fields.List(Str(), metadata={"description": "Event types, e.g. timeline:Development.Retracted"})
+
+
+class NewToken(Schema):
+    name = Str(required=True)
+    role = Str(required=True, validate=OneOf(["reader", "historian", "admin"]))
+
+
+# Responses (documentation of what the endpoints answer).
+
+class DevelopmentOut(Schema):
+    class Meta:
+        unknown = ma.INCLUDE
+
+    id = fields.UUID()
+    version = fields.Integer()
+    retracted = fields.Boolean()
+    title = Str()
+    when = Str()
+    earliest = fields.Date()
+    latest = fields.Date()
+    precision = Str()
+    qualified = fields.Boolean()
+    category = Str()
+    certainty = Str()
+    actors = fields.List(fields.Nested(ParticipationSchema))
+    sources = fields.List(fields.Nested(SourceSchema))
+    effects = fields.List(fields.Nested(EffectSchema))
+    recorded_at = fields.DateTime()
+    recorded_by = Str()
+
+
+class WriteReceipt(Schema):
+    id = Str()
+    version = fields.Integer()
+    position = fields.Integer(allow_none=True)
+    created = fields.Boolean()
+
+
+class TimelinePage(Schema):
+    items = fields.List(fields.Nested(DevelopmentOut))
+    next_cursor = Str(allow_none=True)
+    as_of = fields.Raw()

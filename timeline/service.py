@@ -1,0 +1,52 @@
+"""The service: the write side, the projections and the read queries of one store,
+wired together so that a process reads its own writes.
+
+After every write the service brings the projections up to the write's log position
+before it returns. Other processes (more workers, ``timeline project --follow``) keep
+the same projection tables current; a read that must see a write made elsewhere
+passes ``min_position`` and waits, bounded, for the projections to reach it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from events.chronicle import Chronicle, Receipt
+from events.errors import RecordError
+from timeline.projector import Projector
+from timeline.queries import Reader
+
+
+class ProjectionsBehind(RecordError):
+    """The projections did not reach a requested position in time."""
+
+    def __init__(self, position: int, reached: int):
+        self.position, self.reached = position, reached
+        super().__init__(f"the read model is at position {reached}, not yet at {position}; retry shortly")
+
+
+class Service:
+    """One store: commands in, queries out."""
+
+    def __init__(self, env: Mapping[str, str] | None = None, *, wait_timeout: float = 5.0):
+        self.chronicle = Chronicle(env=dict(env or {}))
+        self.projector = Projector(self.chronicle)
+        self.reader = Reader(self.projector)
+        self.wait_timeout = wait_timeout
+        self.projector.catch_up()
+
+    def execute(self, command: str, *args: Any, **kwargs: Any) -> Receipt:
+        """Runs one :class:`Chronicle` command and projects it before answering."""
+        receipt: Receipt = getattr(self.chronicle, command)(*args, **kwargs)
+        self.projector.catch_up(until=receipt.position)
+        return receipt
+
+    def settle(self, min_position: int | None) -> None:
+        """Waits until the projections show everything up to ``min_position``."""
+        if min_position and not self.projector.wait_for(min_position, self.wait_timeout):
+            raise ProjectionsBehind(min_position, self.projector.position())
+
+    def close(self) -> None:
+        self.projector.close()
+        self.chronicle.close()

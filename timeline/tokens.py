@@ -1,0 +1,86 @@
+"""Bearer tokens for writers: created once, shown once, stored only as a hash.
+
+Tokens are 256-bit random secrets, so a plain SHA-256 of them is a safe thing to store
+(a slow password hash protects low-entropy secrets, which these are not). The hash is
+the lookup key; the final comparison is constant-time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from timeline.views import ReadTables
+
+ROLES = ("reader", "historian", "admin")
+"""Each role may do what the roles before it may."""
+NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
+TABLES = {"tokens": "api_tokens"}
+SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS {tokens} (name TEXT PRIMARY KEY, role TEXT NOT NULL, "
+    "token_hash TEXT NOT NULL UNIQUE, created_at TEXT NOT NULL, revoked_at TEXT)",
+)
+
+
+@dataclass(frozen=True)
+class Writer:
+    """Whoever presented a valid token: its name is what their writes are recorded by."""
+
+    name: str
+    role: str
+
+    def may(self, role: str) -> bool:
+        return ROLES.index(self.role) >= ROLES.index(role)
+
+
+class TokenError(ValueError):
+    pass
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class Tokens:
+    def __init__(self, view: ReadTables):
+        self.view = view
+        view.execute(SCHEMA, TABLES)
+
+    def create(self, name: str, role: str) -> str:
+        """Creates a token and returns it; this is the only time it is ever shown."""
+        if not NAME.match(name):
+            raise TokenError("a token name is 1-64 lower-case letters, digits, '.', '_' or '-'")
+        if role not in ROLES:
+            raise TokenError(f"role must be one of {', '.join(ROLES)}")
+        token = "tl_" + secrets.token_urlsafe(32)
+        now = datetime.now(timezone.utc).isoformat()
+        rows = self.view.select("SELECT revoked_at FROM {tokens} WHERE name = ?", TABLES, [name])
+        if rows and rows[0]["revoked_at"] is None:
+            raise TokenError(f"a token named {name!r} exists; revoke it first")
+        self.view.write([
+            ("DELETE FROM {tokens} WHERE name = ?", [(name,)]),
+            ("INSERT INTO {tokens} VALUES (?, ?, ?, ?, NULL)", [(name, role, _hash(token), now)]),
+        ], TABLES)
+        return token
+
+    def revoke(self, name: str) -> bool:
+        now = datetime.now(timezone.utc).isoformat()
+        return bool(self.view.write(
+            [("UPDATE {tokens} SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL", [(now, name)])], TABLES))
+
+    def writer(self, token: str) -> Writer | None:
+        """The writer a token belongs to, or None for an unknown or revoked token."""
+        digest = _hash(token)
+        rows = self.view.select(
+            "SELECT name, role, token_hash FROM {tokens} WHERE token_hash = ? AND revoked_at IS NULL",
+            TABLES, [digest])
+        if rows and hmac.compare_digest(rows[0]["token_hash"], digest):
+            return Writer(rows[0]["name"], rows[0]["role"])
+        return None
+
+    def listing(self) -> list[dict[str, str | None]]:
+        return self.view.select("SELECT name, role, created_at, revoked_at FROM {tokens} ORDER BY name", TABLES)

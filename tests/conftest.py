@@ -59,3 +59,18 @@ def memory_chronicle() -> Chronicle:
     chronicle = Chronicle(env={"TIMELINE_DATABASE_URL": "sqlite:///:memory:"})
     yield chronicle
     chronicle.close()
+
+
+_skipped_postgres: list[str] = []
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.skipped and "postgres" in report.keywords:
+        _skipped_postgres.append(report.nodeid)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Under CI a skipped PostgreSQL test fails the run: the scale-out store must be tested."""
+    if IN_CI and _skipped_postgres:
+        print(f"\nCI: {len(_skipped_postgres)} PostgreSQL tests were skipped, e.g. {_skipped_postgres[0]}")
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

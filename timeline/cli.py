@@ -6,13 +6,14 @@ import time
 from pathlib import Path
 
 import click
+from eventsourcing.domain import EventSourcingError
 from eventsourcing.persistence import PersistenceError
 from tqdm import tqdm
 
 from events.chronicle import Chronicle
 from events.errors import RecordError
 from timeline import transfer
-from timeline.projector import Projector, differences
+from timeline.projector import Projector, differences, verify_chain
 
 
 class Failure(click.ClickException):
@@ -26,7 +27,17 @@ def open_chronicle() -> Chronicle:
         raise Failure(f"cannot open the record: {error}") from None
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class Commands(click.Group):
+    """Errors of the store (unreachable, corrupted) end a command with one line, not a traceback."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except (EventSourcingError, RecordError, OSError) as error:
+            raise Failure(f"{type(error).__name__}: {error}") from None
+
+
+@click.group(cls=Commands, context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
     """The record of sourced developments of contemporary history.
 
@@ -134,6 +145,15 @@ def replay(check: bool, names: tuple[str, ...]) -> None:
         click.echo(f"Projections equal a clean rebuild ({elapsed:.1f}s).")
         return
     click.echo(f"Replayed {replayed} events in {elapsed:.1f}s ({replayed / max(elapsed, 1e-9):,.0f} events/s).")
+
+
+@main.command()
+def verify() -> None:
+    """Check the stored events against the tamper-evidence hash chain."""
+    problem, verified = verify_chain(open_chronicle())
+    if problem:
+        raise Failure(f"tampering found at {problem} ({verified} events before it verified)")
+    click.echo(f"{verified} stored events match their hash chain.")
 
 
 def _projector(names: tuple[str, ...], chronicle: Chronicle | None = None) -> Projector:

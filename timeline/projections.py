@@ -13,13 +13,14 @@ times this version was the current one). A retraction closes the last version.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 import msgspec
 
-from eventsourcing.persistence import Tracking
+from eventsourcing.persistence import Mapper, Notification, Tracking
 from eventsourcing.projection import Projection
 
 from events.actor import Actor
@@ -51,6 +52,8 @@ class ReadModel(Projection[ReadTables]):
     TABLES: dict[str, str] = {}
     SCHEMA: tuple[str, ...] = ()
     topics: tuple[str, ...] = ()
+    replayable = True
+    """Whether ``timeline replay`` (all projections) rebuilds it."""
 
     def __init__(self, view: ReadTables, prefix: str = ""):
         super().__init__(view)
@@ -69,6 +72,10 @@ class ReadModel(Projection[ReadTables]):
 
     def position(self) -> int:
         return self.view.max_tracking_id(self.tracking_name) or 0
+
+    def decode(self, notification: Notification, mapper: Mapper) -> Any:
+        """What this projection is given for a stored event: the domain event."""
+        return mapper.to_domain_event(notification)
 
     def process_event(self, domain_event: Any, tracking: Tracking) -> None:
         self.process_batch([(domain_event, tracking.notification_id)], tracking.notification_id)
@@ -324,7 +331,50 @@ def quad_class(category: str) -> str:
     return CATEGORIES[category].quad_class
 
 
-PROJECTIONS: tuple[type[ReadModel], ...] = (Actors, Developments)
+class Chain(ReadModel):
+    """Tamper evidence: every stored event's hash, chained to its predecessor's in log
+    order. Kept as a projection, so the write model stays the library's; not rebuilt by
+    a plain ``timeline replay`` (that would re-hash whatever the store holds now)."""
+
+    name = "chain"
+    replayable = False
+    TABLES = {"links": "event_chain"}
+    SCHEMA = (
+        "CREATE TABLE IF NOT EXISTS {links} (position BIGINT PRIMARY KEY, stream_id TEXT NOT NULL, "
+        "version INTEGER NOT NULL, hash TEXT NOT NULL)",
+    )
+    GENESIS = "0" * 64
+
+    def decode(self, notification: Notification, mapper: Mapper) -> Any:
+        return notification  # the stored bytes are what is hashed
+
+    def operations(self, events: Sequence[Positioned]) -> list[Operation]:
+        previous = self.last_hash()
+        rows = []
+        for notification, position in events:
+            previous = link(previous, notification)
+            rows.append((position, str(notification.originator_id), notification.originator_version, previous))
+        return [("INSERT INTO {links} VALUES (?,?,?,?)", rows)]
+
+    def last_hash(self) -> str:
+        rows = self.select("SELECT hash FROM {links} ORDER BY position DESC LIMIT 1")
+        return rows[0]["hash"] if rows else self.GENESIS
+
+    def hashes(self, after: int, until: int) -> dict[int, str]:
+        rows = self.select("SELECT position, hash FROM {links} WHERE position > ? AND position <= ?", [after, until])
+        return {row["position"]: row["hash"] for row in rows}
+
+
+def link(previous: str, notification: Notification) -> str:
+    """The hash of a stored event chained to the one before it."""
+    digest = hashlib.sha256(f"{previous}\n{notification.originator_id}\n{notification.originator_version}\n"
+                            f"{notification.topic}\n".encode())
+    state = notification.state
+    digest.update(state if isinstance(state, bytes) else str(state).encode())  # a tampered row may be text
+    return digest.hexdigest()
+
+
+PROJECTIONS: tuple[type[ReadModel], ...] = (Actors, Developments, Chain)
 """Every projection, by name; a new one is a new class added here."""
 
 

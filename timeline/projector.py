@@ -16,7 +16,7 @@ from typing import Any
 from eventsourcing.persistence import IntegrityError
 
 from events.chronicle import Chronicle
-from timeline.projections import ReadModel, by_name
+from timeline.projections import Chain, ReadModel, by_name, link
 from timeline.views import open_view
 
 BATCH_SIZE = 1000
@@ -31,6 +31,7 @@ class Projector:
         self.chronicle = chronicle
         self.view = open_view(chronicle.env)
         self.projections: list[ReadModel] = [cls(self.view, prefix) for cls in by_name(names)]
+        self.named = names is not None
         self.batch_size = batch_size
         self._lock = threading.Lock()
         for projection in self.projections:
@@ -60,7 +61,7 @@ class Projector:
         while position < until:
             notifications = self.chronicle.recorder.select_notifications(
                 position, self.batch_size, stop=until, topics=projection.topics, inclusive_of_start=False)
-            events = [(self.chronicle.mapper.to_domain_event(n), n.id) for n in notifications]
+            events = [(projection.decode(n, self.chronicle.mapper), n.id) for n in notifications]
             done = len(notifications) < self.batch_size
             reached = until if done else notifications[-1].id
             try:
@@ -95,12 +96,18 @@ class Projector:
                 stop.wait(interval)
 
     def rebuild(self, progress: Progress = lambda n: None) -> int:
-        """Drops every table of these projections and replays the whole log into them."""
-        for projection in self.projections:
+        """Drops the tables of these projections and replays the whole log into them (the
+        tamper-evidence chain only when named)."""
+        targets = [p for p in self.projections if self.named or p.replayable]
+        for projection in targets:
             projection.drop_tables()
             projection.create_tables(indexes=False)
-        applied = self.catch_up(progress=progress)
-        for projection in self.projections:
+        head = self.chronicle.recorder.max_notification_id() or 0
+        applied = 0
+        with self._lock:
+            for projection in targets:
+                applied += self._catch_up(projection, head, progress)
+        for projection in targets:
             projection.create_tables()
         return applied
 
@@ -135,3 +142,35 @@ def differences(chronicle: Chronicle, names: Iterable[str] | None = None,
 def _rows(projection: ReadModel, key: str) -> list[tuple[Any, ...]]:
     rows = projection.select(f"SELECT * FROM {{{key}}}")
     return sorted(tuple(row.values()) for row in rows)
+
+
+def verify_chain(chronicle: Chronicle) -> tuple[str | None, int]:
+    """Recomputes the hash chain over the stored events and compares it with the
+    recorded one. Returns (the first problem, naming its position, or None; how many
+    events were verified)."""
+    projector = Projector(chronicle, ["chain"])
+    chain = projector.projections[0]
+    try:
+        end = chain.position()
+        previous, after, verified = Chain.GENESIS, 0, 0
+        while after < end:
+            stored = chronicle.recorder.select_notifications(after, BATCH_SIZE, stop=end, inclusive_of_start=False)
+            until = stored[-1].id if len(stored) == BATCH_SIZE else end
+            recorded = chain.hashes(after, until)
+            for notification in stored:
+                missing = sorted(p for p in recorded if p < notification.id)
+                if missing:
+                    return f"position {missing[0]}: the stored event was deleted", verified
+                expected = recorded.pop(notification.id, None)
+                if expected is None:
+                    return f"position {notification.id}: an event was inserted behind the service's back", verified
+                previous = link(previous, notification)
+                if previous != expected:
+                    return f"position {notification.id}: the stored event was changed or reordered", verified
+                verified += 1
+            if recorded:
+                return f"position {min(recorded)}: the stored event was deleted", verified
+            after = until
+        return None, verified
+    finally:
+        projector.close()

@@ -1,5 +1,7 @@
 """The raw event log, for developers who replay history: pages by position, and the
-same as Server-Sent Events (resumable with ``Last-Event-ID``)."""
+same as Server-Sent Events (resumable with ``Last-Event-ID``). Each event carries its
+link in the tamper-evidence hash chain (``timeline.projections.link``), so an outside
+party can verify a copy."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from api.auth import SECURITY, reads, writes
 from api.extension import Blueprint
 from api.problems import problem
 from api.views.common import service
+from timeline.projections import Chain
 from timeline.projector import Projector
 
 blp = Blueprint("events", __name__, url_prefix="/api/v1", description="The event log and administration")
@@ -23,6 +26,8 @@ def log_entries(after: int, limit: int, types: list[str] | None = None) -> list[
     """Stored events after a position, as stored: position, ids, version, type, time, payload."""
     notifications = service().chronicle.recorder.select_notifications(
         after, limit, topics=types or (), inclusive_of_start=False)
+    chain = next(p for p in service().projector.projections if isinstance(p, Chain))
+    hashes = chain.hashes(after, notifications[-1].id) if notifications else {}
     entries = []
     for n in notifications:
         payload = json.loads(n.state)
@@ -30,6 +35,7 @@ def log_entries(after: int, limit: int, types: list[str] | None = None) -> list[
             "position": n.id, "event_id": f"{n.originator_id}/{n.originator_version}",
             "stream_id": str(n.originator_id), "version": n.originator_version, "type": n.topic,
             "recorded_at": (payload.get("timestamp") or {}).get("_data_"), "payload": payload,
+            "hash": hashes.get(n.id),
         })
     return entries
 

@@ -148,6 +148,13 @@ def replay(check: bool, names: tuple[str, ...]) -> None:
 
 
 @main.command()
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+def backup(path: Path) -> None:
+    """A consistent copy of the whole store while it runs (SQLite backup API or pg_dump)."""
+    click.echo(transfer.backup(open_chronicle(), path))
+
+
+@main.command()
 def verify() -> None:
     """Check the stored events against the tamper-evidence hash chain."""
     problem, verified = verify_chain(open_chronicle())

@@ -171,3 +171,30 @@ def _stored_event(line: Line) -> StoredEvent:
         )
     except (ValueError, KeyError, TypeError) as error:
         raise RecordError(f"line {line.number}: not an exported event ({error})") from None
+
+
+def backup(chronicle: Chronicle, path: Path) -> str:
+    """A consistent copy of the whole store (events, projections, tokens) while it runs:
+    SQLite's online backup API, or ``pg_dump`` (custom format, restore with
+    ``pg_restore``) for PostgreSQL. Returns what was done, in words."""
+    import sqlite3
+    import subprocess
+
+    env = chronicle.env
+    if env.get("PERSISTENCE_MODULE") == "eventsourcing.sqlite":
+        source = sqlite3.connect(env.get("SQLITE_DBNAME"), uri=True)
+        target = sqlite3.connect(path)
+        with target:
+            source.backup(target)
+        source.close()
+        target.close()
+        return f"SQLite online backup of {env.get('SQLITE_DBNAME')} to {path}"
+    command = ["pg_dump", "--format=custom", f"--file={path}", f"--schema={env.get('POSTGRES_SCHEMA') or 'public'}",
+               f"--host={env.get('POSTGRES_HOST')}", f"--port={env.get('POSTGRES_PORT')}",
+               f"--username={env.get('POSTGRES_USER')}", env.get("POSTGRES_DBNAME")]
+    password = env.get("POSTGRES_PASSWORD")
+    result = subprocess.run(command, capture_output=True, text=True, check=False,
+                            env={"PGPASSWORD": password} if password else None)
+    if result.returncode:
+        raise RecordError(f"pg_dump failed: {result.stderr.strip()}")
+    return f"pg_dump of schema {env.get('POSTGRES_SCHEMA') or 'public'} to {path} (restore with pg_restore)"

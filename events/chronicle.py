@@ -117,13 +117,7 @@ class Chronicle(Application[UUID]):
         :class:`Conflict`.
         """
         commands = list(commands)
-        batch = _Batch(self, recorded_by)
-        failures: dict[int, RecordError] = {}
-        for i, (name, args) in enumerate(commands):
-            try:
-                batch.run(i, name, args)
-            except RecordError as error:
-                failures[i] = error
+        batch, failures = self._prepare(commands, recorded_by)
         if not failures:
             pending = {ident: aggregate.collect_events() for ident, aggregate in batch.aggregates.items()}
             try:
@@ -144,6 +138,23 @@ class Chronicle(Application[UUID]):
             if ident in batch.aggregates else receipt
             for ident, receipt in batch.receipts
         ]
+
+    def check(self, commands: Iterable[tuple[str, Mapping[str, Any]]], *, recorded_by: str) -> None:
+        """Validates commands as :meth:`execute` would, storing nothing."""
+        commands = list(commands)
+        _, failures = self._prepare(commands, recorded_by)
+        if failures:
+            raise failures[0] if len(commands) == 1 else BatchRejected(failures)
+
+    def _prepare(self, commands: list[tuple[str, Any]], recorded_by: str) -> tuple[_Batch, dict[int, RecordError]]:
+        batch = _Batch(self, recorded_by)
+        failures: dict[int, RecordError] = {}
+        for i, (name, args) in enumerate(commands):
+            try:
+                batch.run(i, name, args)
+            except RecordError as error:
+                failures[i] = error
+        return batch, failures
 
     # Reads of one stream, for commands and for the history of a record.
 

@@ -13,6 +13,7 @@ from tqdm import tqdm
 from events.chronicle import Chronicle
 from events.errors import RecordError
 from timeline import transfer
+from timeline.projections import by_name
 from timeline.projector import Projector, differences, verify_chain
 
 
@@ -129,6 +130,10 @@ def project(follow: bool, interval: float, names: tuple[str, ...]) -> None:
 def replay(check: bool, names: tuple[str, ...]) -> None:
     """Drop and rebuild projections (all, or those named) from position 0."""
     chronicle = open_chronicle()
+    try:
+        by_name(names or None)
+    except KeyError as error:
+        raise Failure(error.args[0]) from None
     total = chronicle.recorder.max_notification_id() or 0
     started = time.perf_counter()
     with tqdm(total=total, unit="ev", desc="check" if check else "replay") as bar:

@@ -122,7 +122,7 @@ class Reader:
         more = len(rows) > query.limit
         rows = rows[: query.limit]
         cursor = None
-        if more:
+        if more and rows:
             last = rows[-1]
             cursor = _encode_cursor([last["earliest"], last["latest"], last["first_position"]], as_of)
         return Page([json.loads(row["doc"]) for row in rows], cursor, as_of)
@@ -290,10 +290,10 @@ def parse_as_of(value: Any) -> AsOf:
     """A log position (digits) or an RFC 3339 timestamp, normalised for comparison."""
     if value is None or value == "":
         return None
-    if isinstance(value, int) or (isinstance(value, str) and value.isdigit()):
+    if isinstance(value, int) or (isinstance(value, str) and value.isascii() and value.isdigit()):
         return int(value)
     try:
-        moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        moment = datetime.fromisoformat(str(value).upper().replace("Z", "+00:00"))
     except ValueError:
         raise BadQuery("as_of", "must be a log position or an RFC 3339 timestamp") from None
     if moment.tzinfo is None:

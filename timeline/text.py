@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import re
 import unicodedata
 
 
-_ACCENTS = re.compile(r"[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]+")
-"""The Unicode blocks of combining diacritical marks."""
-
-
 def fold(text: str) -> str:
-    """Lower-cases (Unicode casefold) and strips combining accents: 'Paşinyan' -> 'pasinyan'."""
+    """Lower-cases (Unicode casefold) and strips combining marks of any script (accents,
+    Arabic vowel marks, Hebrew points): 'Paşinyan' -> 'pasinyan'."""
     if text.isascii():
         return text.lower()
-    return _ACCENTS.sub("", unicodedata.normalize("NFKD", text.casefold()))
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    return "".join(c for c in decomposed if not unicodedata.combining(c))

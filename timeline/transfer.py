@@ -69,17 +69,18 @@ def import_commands(
     stored at all, and every invalid line is reported with its number and field."""
     report = ImportReport()
     batch: list[tuple[Line, str, Any]] = []
+    unreadable: list[tuple[int, str, str]] = []
     for line in lines:
         try:
             batch.append((line, *_parse_command(line.text)))
         except InvalidInput as error:
-            report.problems += [(line.number, f, " ".join(m)) for f, m in error.errors.items()]
-        if len(batch) == batch_size:
-            _import_batch(chronicle, batch, recorded_by, report, progress)
-            batch = []
+            unreadable += [(line.number, f, " ".join(m)) for f, m in error.errors.items()]
+        if len(batch) + len({p[0] for p in unreadable}) == batch_size:
+            _import_batch(chronicle, batch, recorded_by, report, unreadable)
+            batch, unreadable = [], []
         progress(len(line.text.encode()))
-    if batch:
-        _import_batch(chronicle, batch, recorded_by, report, progress)
+    if batch or unreadable:
+        _import_batch(chronicle, batch, recorded_by, report, unreadable)
     report.problems.sort()
     return report
 
@@ -95,9 +96,15 @@ def _parse_command(text: str) -> tuple[str, Any]:
 
 
 def _import_batch(chronicle: Chronicle, batch: list[tuple[Line, str, Any]], recorded_by: str,
-                  report: ImportReport, progress: Progress) -> None:
+                  report: ImportReport, unreadable: list[tuple[int, str, str]]) -> None:
+    """Stores a batch in one transaction; with an unreadable line in it, only checks it."""
+    report.problems += unreadable
+    commands = [(name, args) for _, name, args in batch]
     try:
-        receipts = chronicle.execute([(name, args) for _, name, args in batch], recorded_by=recorded_by)
+        if unreadable:
+            chronicle.check(commands, recorded_by=recorded_by)
+            return
+        receipts = chronicle.execute(commands, recorded_by=recorded_by)
     except RecordError as error:
         failures = error.failures if isinstance(error, BatchRejected) else {0: as_invalid(error)}
         for index, failure in failures.items():
@@ -105,7 +112,6 @@ def _import_batch(chronicle: Chronicle, batch: list[tuple[Line, str, Any]], reco
     else:
         report.unchanged += sum(r.position is None for r in receipts)
         report.stored += sum(r.position is not None for r in receipts)
-    batch.clear()
 
 
 def export_events(chronicle: Chronicle, stream: IO[str], *, progress: Progress = lambda n: None) -> int:
@@ -131,20 +137,21 @@ def export_events(chronicle: Chronicle, stream: IO[str], *, progress: Progress =
 def copy_events(chronicle: Chronicle, lines: Iterable[Line], *, progress: Progress = lambda n: None) -> int:
     """Copies an exported event log into this store, as it is. The store must be empty,
     or hold the beginning of the same log (an interrupted copy, which then resumes)."""
-    last = _last_stored(chronicle)
+    stored = _stored_keys(chronicle)
     copied, batch = 0, []
     for line in lines:
         event = _stored_event(line)
         progress(len(line.text.encode()))
-        if last is not None:
-            if (event.originator_id, event.originator_version) == last:
-                last = None  # everything up to here is stored already
-            continue
+        held = next(stored, None)
+        if held is not None:
+            if held != (event.originator_id, event.originator_version):
+                raise RecordError("the store is not empty and does not hold the beginning of this event log")
+            continue  # stored already, by an interrupted copy
         batch.append(event)
         if len(batch) == BATCH_SIZE:
             chronicle.recorder.insert_events(batch)
             copied, batch = copied + len(batch), []
-    if last is not None:
+    if next(stored, None) is not None:
         raise RecordError("the store is not empty and does not hold the beginning of this event log")
     if batch:
         chronicle.recorder.insert_events(batch)
@@ -152,12 +159,12 @@ def copy_events(chronicle: Chronicle, lines: Iterable[Line], *, progress: Progre
     return copied
 
 
-def _last_stored(chronicle: Chronicle) -> tuple[UUID, int] | None:
-    position = chronicle.recorder.max_notification_id()
-    if not position:
-        return None
-    (last,) = chronicle.recorder.select_notifications(position, 1)
-    return last.originator_id, last.originator_version
+def _stored_keys(chronicle: Chronicle) -> Iterator[tuple[UUID, int]]:
+    """(stream, version) of every event the store holds, in log order."""
+    after = 0
+    while notifications := chronicle.recorder.select_notifications(after, BATCH_SIZE, inclusive_of_start=False):
+        yield from ((n.originator_id, n.originator_version) for n in notifications)
+        after = notifications[-1].id
 
 
 def _stored_event(line: Line) -> StoredEvent:

@@ -8,6 +8,7 @@ from typing import Any
 import swagger_ui_bundle
 from flask import Flask, request, send_from_directory
 from flask_cors import CORS
+from eventsourcing.persistence import PersistenceError
 from werkzeug.exceptions import HTTPException
 
 from api import auth, problems
@@ -66,6 +67,7 @@ def create_app(settings: dict[str, Any] | None = None) -> Flask:
     app.register_error_handler(HTTPException, problems.from_http_exception)
     app.register_error_handler(RecordError, problems.from_record_error)
     app.register_error_handler(BadQuery, problems.from_bad_query)
+    app.register_error_handler(PersistenceError, problems.from_store_error)
     app.register_error_handler(PreconditionMissing, lambda _: precondition_required())
 
     @app.before_request

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, json
+from flask import Response, current_app, json
 from werkzeug.exceptions import HTTPException
 
 from events.errors import Conflict, InvalidInput, NotFound, RecordError, StaleVersion
@@ -72,6 +72,14 @@ def from_record_error(error: RecordError) -> Response:
     if isinstance(error, ProjectionsBehind):
         return problem(503, "Read model behind", str(error), headers={"Retry-After": "1"})
     return problem(400, "Refused", str(error))
+
+
+def from_store_error(error: Exception) -> Response:
+    """The database is unreachable, locked beyond its timeout, or failing: 503, so that
+    clients retry; never a 500, never a hang beyond the configured timeouts."""
+    current_app.logger.warning("store unavailable: %s: %s", type(error).__name__, error)
+    return problem(503, "Store unavailable", "the database did not answer in time; retry shortly",
+                   headers={"Retry-After": "2"})
 
 
 def from_bad_query(error: BadQuery) -> Response:

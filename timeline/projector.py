@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from eventsourcing.persistence import IntegrityError
+from eventsourcing.persistence import IntegrityError, Tracking
 
 from events.chronicle import Chronicle
 from timeline.projections import Chain, ReadModel, by_name, link
@@ -49,30 +49,46 @@ class Projector:
         many events were applied. Safe to call from several threads and processes."""
         head = self.chronicle.recorder.max_notification_id() or 0
         until = head if until is None else min(until, head)
-        applied = 0
         with self._lock:
-            for projection in self.projections:
-                applied += self._catch_up(projection, until, progress)
-        return applied
+            return self._catch_up(self.projections, until, progress)
 
-    def _catch_up(self, projection: ReadModel, until: int, progress: Progress) -> int:
-        applied = 0
-        position = projection.position()
-        while position < until:
+    def _catch_up(self, projections: list[ReadModel], until: int, progress: Progress) -> int:
+        """Reads each batch of the log once, decodes each event once, and applies the
+        batch to every projection that is behind in ONE transaction, with each
+        projection's tracking position."""
+        read = 0
+        positions = {p.name: p.position() for p in projections}
+        while (position := min(positions.values())) < until:
             notifications = self.chronicle.recorder.select_notifications(
-                position, self.batch_size, stop=until, topics=projection.topics, inclusive_of_start=False)
-            events = [(projection.decode(n, self.chronicle.mapper), n.id) for n in notifications]
-            done = len(notifications) < self.batch_size
-            reached = until if done else notifications[-1].id
+                position, self.batch_size, stop=until, inclusive_of_start=False)
+            reached = until if len(notifications) < self.batch_size else notifications[-1].id
+            decoded: dict[int, Any] = {}
+            work = []
+            for projection in projections:
+                if positions[projection.name] >= reached:
+                    continue
+                mine = [(self._decode(projection, n, decoded), n.id) for n in notifications
+                        if n.id > positions[projection.name] and (not projection.topics or n.topic in projection.topics)]
+                work.append((projection, mine))
             try:
-                projection.process_batch(events, reached)
-            except IntegrityError:  # another process applied this batch first
-                reached = projection.position()
-            else:
-                applied += len(events)
-                progress(len(events))
-            position = reached
-        return applied
+                self.view.apply_all([(p.operations(events), p.tables, Tracking(p.tracking_name, reached))
+                                     for p, events in work])
+            except IntegrityError:  # another process applied this batch first: see where they got
+                positions = {p.name: p.position() for p in projections}
+                continue
+            for projection, _ in work:
+                positions[projection.name] = reached
+            applied = len({position for _, events in work for _, position in events})
+            read += applied
+            progress(applied)
+        return read
+
+    def _decode(self, projection: ReadModel, notification: Any, decoded: dict[int, Any]) -> Any:
+        if type(projection).decode is not ReadModel.decode:
+            return projection.decode(notification, self.chronicle.mapper)
+        if notification.id not in decoded:
+            decoded[notification.id] = self.chronicle.mapper.to_domain_event(notification)
+        return decoded[notification.id]
 
     def wait_for(self, position: int, timeout: float) -> bool:
         """Waits until every projection has reached ``position`` (another process may be
@@ -103,10 +119,8 @@ class Projector:
             projection.drop_tables()
             projection.create_tables(indexes=False)
         head = self.chronicle.recorder.max_notification_id() or 0
-        applied = 0
         with self._lock:
-            for projection in targets:
-                applied += self._catch_up(projection, head, progress)
+            applied = self._catch_up(targets, head, progress)
         for projection in targets:
             projection.create_tables()
         return applied
@@ -127,7 +141,7 @@ def differences(chronicle: Chronicle, names: Iterable[str] | None = None,
             projection.create_tables()
         found = []
         for old, new in zip(live.projections, scratch.projections, strict=True):
-            scratch._catch_up(new, old.position(), progress)
+            scratch._catch_up([new], old.position(), progress)
             for key in old.tables:
                 if _rows(old, key) != _rows(new, key):
                     found.append(f"{old.name}: table {old.tables[key]} differs from a clean rebuild")

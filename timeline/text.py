@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import unicodedata
 
+_MARKS = {point: None for point in range(0x30000) if unicodedata.combining(chr(point))}
+"""Every combining mark (accents, Arabic vowel marks, Hebrew points, ...), for str.translate."""
+
 
 def fold(text: str) -> str:
-    """Lower-cases (Unicode casefold) and strips combining marks of any script (accents,
-    Arabic vowel marks, Hebrew points): 'Paşinyan' -> 'pasinyan'."""
+    """Lower-cases (Unicode casefold) and strips combining marks of any script:
+    'Paşinyan' -> 'pasinyan'."""
     if text.isascii():
         return text.lower()
-    decomposed = unicodedata.normalize("NFKD", text.casefold())
-    return "".join(c for c in decomposed if not unicodedata.combining(c))
+    return unicodedata.normalize("NFKD", text.casefold()).translate(_MARKS)

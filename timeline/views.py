@@ -49,11 +49,16 @@ class ReadTables:
 
     def apply(self, operations: Iterable[Operation], tables: dict[str, str], tracking: Tracking) -> None:
         """Writes rows and the tracking position in one transaction."""
+        self.apply_all([(operations, tables, tracking)])
+
+    def apply_all(self, work: Iterable[tuple[Iterable[Operation], dict[str, str], Tracking]]) -> None:
+        """Writes the rows and tracking positions of several projections in one transaction."""
         with self.datastore.transaction(commit=True) as cursor:
-            for statement, rows in operations:
-                if rows:
-                    cursor.executemany(self.dialect.sql(statement, tables), rows)
-            self._insert_tracking(cursor, tracking)
+            for operations, tables, tracking in work:
+                for statement, rows in operations:
+                    if rows:
+                        cursor.executemany(self.dialect.sql(statement, tables), rows)
+                self._insert_tracking(cursor, tracking)
 
     def write(self, operations: Iterable[Operation], tables: dict[str, str]) -> int:
         """Writes rows in one transaction (no tracking: for state that is not a projection).

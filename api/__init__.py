@@ -11,7 +11,7 @@ from flask_cors import CORS
 from eventsourcing.persistence import PersistenceError
 from werkzeug.exceptions import HTTPException
 
-from api import auth, problems
+from api import auth, problems, web
 from api.extension import Timeline, api, limiter
 from api.settings import from_environment
 from api.views.common import PreconditionMissing, precondition_required
@@ -58,6 +58,7 @@ def create_app(settings: dict[str, Any] | None = None) -> Flask:
     for module in (meta, actors, developments, timeline, events):
         api.register_blueprint(module.blp)
     auth.init_app(app)
+    app.register_blueprint(web.blp)
 
     @app.route("/docs/static/<path:filename>")
     def swagger_static(filename: str):

@@ -101,6 +101,11 @@ class Reason(Schema):
     reason = Str(required=True, validate=validate.Length(1, 2000))
 
 
+class Retraction(Reason):
+    superseded_by = fields.UUID(allow_none=True,
+                                metadata={"description": "The development that replaces this one, if any"})
+
+
 class ActorFields(Schema):
     name = Str(validate=validate.Length(1, 200))
     kind = Str(validate=OneOf(vocabulary.ACTOR_KINDS))

@@ -100,8 +100,10 @@ class Chronicle(Application[UUID]):
         return self.execute([("add_source", args)], recorded_by=recorded_by)[0]
 
     def retract_development(self, development: UUID | str, *, reason: str, recorded_by: str,
+                            superseded_by: UUID | str | None = None,
                             expected_version: int | None = None) -> Receipt:
-        args = {"id": development, "reason": reason, "expected_version": expected_version}
+        args = {"id": development, "reason": reason, "superseded_by": superseded_by,
+                "expected_version": expected_version}
         return self.execute([("retract_development", args)], recorded_by=recorded_by)[0]
 
     def restore_development(self, development: UUID | str, *, reason: str, recorded_by: str,
@@ -261,7 +263,14 @@ class _Batch:
 
     def retract_development(self, args: Mapping[str, Any]) -> None:
         development = self._development(args)
-        development.retract(rules.check_reason(args.get("reason")), self.recorded_by)
+        replacement = args.get("superseded_by")
+        if replacement is not None:
+            try:
+                replacement = str(self._load(_development_id(replacement, "superseded_by"), Development,
+                                             "development", {}).id)
+            except NotFound:
+                raise InvalidInput.of("superseded_by", f"no development with id {replacement!r}") from None
+        development.retract(rules.check_reason(args.get("reason")), self.recorded_by, replacement)
         self._add(development, str(development.id))
 
     def restore_development(self, args: Mapping[str, Any]) -> None:
@@ -324,10 +333,13 @@ def _required(args: Mapping[str, Any], field: str) -> Any:
     return args[field]
 
 
-def _development_id(value: UUID | str) -> UUID:
+def _development_id(value: UUID | str, field: str | None = None) -> UUID:
+    """A development id; a malformed one is not found (or, for a field, invalid)."""
     if isinstance(value, UUID):
         return value
     try:
         return UUID(str(value))
     except ValueError:
+        if field:
+            raise InvalidInput.of(field, f"{value!r} is not a development id") from None
         raise NotFound("development", value) from None

@@ -97,8 +97,16 @@ class Development(Aggregate):
 
     class Retracted(Event):
         TOPIC = "timeline:Development.Retracted"
+        class_version = 2
         reason: str
+        superseded_by: str | None
+        """The development that replaces this one (a duplicate, a better record), if any."""
         recorded_by: str
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            """Version 1 retractions could not name a replacement."""
+            state["superseded_by"] = None
 
     class Restored(Event):
         TOPIC = "timeline:Development.Restored"
@@ -120,13 +128,15 @@ class Development(Aggregate):
     def add_source(self, source: dict[str, Any], recorded_by: str) -> None:
         self.sources = [*self.sources, source]
 
-    def retract(self, reason: str, recorded_by: str) -> None:
+    def retract(self, reason: str, recorded_by: str, superseded_by: str | None = None) -> None:
         if self.retracted:
             raise InvalidInput.of("retraction", "the development is already retracted")
-        self._retract(reason, recorded_by)
+        if superseded_by == str(self.id):
+            raise InvalidInput.of("superseded_by", "a development cannot supersede itself")
+        self._retract(reason, superseded_by, recorded_by)
 
     @event(Retracted)
-    def _retract(self, reason: str, recorded_by: str) -> None:
+    def _retract(self, reason: str, superseded_by: str | None, recorded_by: str) -> None:
         self.retracted = True
 
     def restore(self, reason: str, recorded_by: str) -> None:

@@ -187,7 +187,8 @@ class _DevelopmentBatch:
             self._history(event, ident, position, "source_added", None, {"source": event.source})
         elif kind is Development.Retracted:
             head["retracted"] = True
-            self._history(event, ident, position, "retracted", event.reason, None)
+            self._history(event, ident, position, "retracted", event.reason,
+                          {"superseded_by": event.superseded_by} if event.superseded_by else None)
         elif kind is Development.Restored:
             head["retracted"] = False
             self._history(event, ident, position, "restored", event.reason, None)

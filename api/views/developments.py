@@ -95,15 +95,18 @@ def add_source(_args, ident):
 
 @blp.route("/<ident>/retraction", methods=["POST"])
 @writes()
-@blp.arguments(schemas.Reason)
+@blp.arguments(schemas.Retraction)
 @blp.response(200, schemas.WriteReceipt)
 @blp.doc(security=SECURITY)
 @limiter.limit(write_limit)
 @idempotent
 def retract(_args, ident):
-    """Retract a development: it leaves current timelines and stays in history."""
-    receipt = service().execute("retract_development", ident, reason=body().get("reason"),
-                                expected_version=expected_version(), recorded_by=writer())
+    """Retract a development: it leaves current timelines and stays in history; it may
+    name the development that supersedes it."""
+    data = body()
+    receipt = service().execute("retract_development", ident, reason=data.get("reason"),
+                                superseded_by=data.get("superseded_by"), expected_version=expected_version(),
+                                recorded_by=writer())
     return _answer(receipt)
 
 

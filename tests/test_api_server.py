@@ -1,0 +1,267 @@
+"""The API behind a real ``timeline serve`` (gunicorn, 2 gthread workers of 8 threads) on
+127.0.0.1 and a SQLite file store: concurrent writes with the same ``If-Match``,
+concurrent ``Idempotency-Key`` retries, Server-Sent Events resumed with
+``Last-Event-ID``, and open streams that must not starve other requests."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+pytestmark = pytest.mark.slow
+
+BIN = Path(sys.executable).parent
+TIMELINE = str(BIN / "timeline")
+TIMEOUT = (5, 15)
+"""(connect, read) seconds for every request: generous, never unbounded."""
+DEVELOPMENT = {
+    "title": "Armenia protests to the CSTO", "category": "accuse", "when": "2023-10-02", "certainty": "reported",
+    "actors": [{"actor": "armenia", "role": "speaker"}, {"actor": "csto", "role": "target"}],
+    "sources": [{"citation": "Test agency, 2 October 2023"}],
+}
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@dataclass
+class Server:
+    url: str
+    tokens: dict[str, str]
+    log: Path
+
+    def auth(self, who: str = "historian", **headers: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.tokens[who]}", **headers}
+
+    def get(self, path: str, **kw: Any) -> requests.Response:
+        return requests.get(self.url + path, timeout=TIMEOUT, **kw)
+
+    def post(self, path: str, body: Any, who: str = "historian", **headers: str) -> requests.Response:
+        return requests.post(self.url + path, json=body, headers=self.auth(who, **headers), timeout=TIMEOUT)
+
+    def log_length(self) -> int:
+        items = self.get("/api/v1/events?after=0&limit=1000").json()["items"]
+        return items[-1]["position"] if items else 0
+
+
+def run(args: list[str], env: dict[str, str]) -> str:
+    done = subprocess.run([TIMELINE, *args], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+@pytest.fixture
+def start_server(tmp_path: Path) -> Iterator[Callable[..., Server]]:
+    """``start_server(**env)``: a seeded store with tokens, served until the test ends."""
+    processes: list[subprocess.Popen] = []
+
+    def start(**settings: str) -> Server:
+        env = {**os.environ, "TIMELINE_DATABASE_URL": f"sqlite:///{tmp_path}/timeline.db",
+               **{f"TIMELINE_{k}": v for k, v in settings.items()}}
+        run(["seed"], env)
+        tokens = {role: run(["token", "create", role, "--role", role], env) for role in ("historian", "admin")}
+        port, log = free_port(), tmp_path / "server.log"
+        with log.open("w") as out:
+            process = subprocess.Popen([TIMELINE, "serve", "--port", str(port), "--workers", "2", "--threads", "8"],
+                                       env=env, stdout=out, stderr=subprocess.STDOUT)
+        processes.append(process)
+        server = Server(f"http://127.0.0.1:{port}", tokens, log)
+        deadline = time.monotonic() + 30
+        while True:
+            assert process.poll() is None, f"the server exited:\n{log.read_text()}"
+            try:
+                if server.get("/healthz").json() == {"status": "ok"}:
+                    return server
+            except requests.ConnectionError:
+                pass
+            assert time.monotonic() < deadline, f"the server did not answer /healthz:\n{log.read_text()}"
+            time.sleep(0.1)
+
+    yield start
+    for process in processes:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=5)
+
+
+def concurrently(count: int, call: Callable[[int], requests.Response]) -> list[requests.Response]:
+    """``call(n)`` for n in range(count), from ``count`` threads released at the same moment."""
+    barrier = threading.Barrier(count)
+
+    def aligned(n: int) -> requests.Response:
+        barrier.wait(timeout=30)
+        return call(n)
+
+    with ThreadPoolExecutor(count) as pool:
+        return list(pool.map(aligned, range(count)))
+
+
+def test_concurrent_corrections_with_the_same_if_match(start_server):
+    server = start_server()
+    ident = server.post("/api/v1/developments", DEVELOPMENT).json()["id"]
+    length = server.log_length()
+    path = f"/api/v1/developments/{ident}/corrections"
+    responses = concurrently(16, lambda n: server.post(
+        path, {"changes": {"title": f"Correction {n}"}, "reason": f"attempt {n}"}, **{"If-Match": '"1"'}))
+    statuses = sorted(r.status_code for r in responses)
+    assert statuses == [200] + [412] * 15, [r.text for r in responses if r.status_code not in (200, 412)]
+    for refused in (r for r in responses if r.status_code == 412):
+        assert refused.headers["Content-Type"] == "application/problem+json"
+        assert refused.json()["current_version"] == 2 and refused.headers["ETag"] == '"2"'
+    winner = next(r for r in responses if r.status_code == 200).json()
+    assert winner["version"] == 2 and server.log_length() == length + 1
+    current = server.get(f"/api/v1/developments/{ident}")
+    assert current.headers["ETag"] == '"2"' and current.json()["title"] == winner["development"]["title"]
+    history = server.get(f"{path.rsplit('/', 1)[0]}/history").json()["history"]
+    assert [e["version"] for e in history] == [1, 2]
+
+
+def test_concurrent_idempotency_key_retries_write_once(start_server):
+    server = start_server()
+    length = server.log_length()
+    body = {**DEVELOPMENT, "tags": ["retried"]}
+    responses = concurrently(8, lambda n: server.post("/api/v1/developments", body, **{"Idempotency-Key": "retry-1"}))
+    assert [r.status_code for r in responses] == [201] * 8, [r.text for r in responses]
+    assert len({r.json()["id"] for r in responses}) == 1
+    assert sorted(r.headers.get("Idempotent-Replayed", "") for r in responses) == [""] + ["true"] * 7
+    assert server.log_length() == length + 1
+    assert [i["id"] for i in server.get("/api/v1/timeline?tag=retried").json()["items"]] == [responses[0].json()["id"]]
+
+
+@dataclass
+class Message:
+    id: int | None
+    event: str | None
+    data: str | None
+    comments: list[str]
+
+
+def messages(response: requests.Response) -> Iterator[Message]:
+    """Server-Sent Events as they arrive (blocks, within the request's read timeout)."""
+    buffer = ""
+    for chunk in response.iter_content(chunk_size=None, decode_unicode=True):
+        buffer += chunk
+        while "\n\n" in buffer:
+            block, buffer = buffer.split("\n\n", 1)
+            fields: dict[str, str] = {}
+            comments = []
+            for line in block.split("\n"):
+                if line.startswith(":"):
+                    comments.append(line)
+                else:
+                    name, _, value = line.partition(":")
+                    fields[name] = value.removeprefix(" ")
+            yield Message(int(fields["id"]) if "id" in fields else None, fields.get("event"), fields.get("data"),
+                          comments)
+
+
+def stream(server: Server, **headers: str) -> requests.Response:
+    return requests.get(server.url + "/api/v1/events/stream", stream=True, timeout=TIMEOUT, headers=headers)
+
+
+def read_until(received: Iterator[Message], position: int) -> tuple[list[Message], list[Message]]:
+    """Events up to ``position``, and the keep-alive comments seen meanwhile."""
+    events, comments = [], []
+    for message in received:
+        (events if message.id is not None else comments).append(message)
+        if events and events[-1].id >= position:
+            return events, comments
+    raise AssertionError("the stream ended")
+
+
+def test_event_stream_resumes_with_last_event_id(start_server):
+    server = start_server(STREAM_POLL_INTERVAL="0.1", STREAM_KEEPALIVE="1")
+    first = stream(server)
+    assert first.status_code == 200 and first.headers["Content-Type"].startswith("text/event-stream")
+    assert first.headers["Cache-Control"] == "no-cache"
+    received = messages(first)
+    events, _ = read_until(received, 20)
+    first.close()
+    assert [e.id for e in events] == list(range(1, 21))
+    assert json.loads(events[0].data)["payload"]["slug"] == "armenia" and events[0].event == "timeline:Actor.Registered"
+
+    for n in range(3):
+        assert server.post("/api/v1/developments", {**DEVELOPMENT, "title": f"Written offline {n}"}).status_code == 201
+    end = server.log_length()
+    expected = server.get("/api/v1/events?after=20&limit=1000").json()["items"]
+    assert [e["position"] for e in expected] == list(range(21, end + 1))
+
+    again = stream(server, **{"Last-Event-ID": str(events[-1].id)})
+    received = messages(again)
+    resumed, _ = read_until(received, end)
+    assert [e.id for e in resumed] == list(range(21, end + 1))  # no gap, no repeat
+    assert [json.loads(e.data) for e in resumed] == expected
+    assert [e.event for e in resumed] == [e["type"] for e in expected]
+    quiet = next(received)  # nothing more to send: a keep-alive comment, not an event
+    assert quiet.id is None and quiet.comments == [": keep-alive"]
+    assert all(c.startswith(":") for c in quiet.comments)
+    again.close()
+
+
+def test_open_streams_do_not_starve_other_requests(start_server):
+    server = start_server(MAX_STREAMS="2", STREAM_POLL_INTERVAL="0.2", STREAM_KEEPALIVE="1")
+    opened, refused = [], None
+    try:
+        for _ in range(2 * 2 + 1):  # 2 workers x 2 streams, then one too many for at least one worker
+            response = stream(server)
+            if response.status_code != 200:
+                refused = response
+                break
+            opened.append(response)
+        assert refused is not None and 2 <= len(opened) <= 4
+        assert refused.status_code == 503 and refused.headers["Content-Type"] == "application/problem+json"
+        assert refused.json()["status"] == 503 and int(refused.headers["Retry-After"]) >= 1
+        for _ in range(10):  # both workers: each still has free threads
+            started = time.monotonic()
+            answer = server.get("/api/v1/timeline?limit=5")
+            assert answer.status_code == 200 and len(answer.json()["items"]) == 5
+            assert time.monotonic() - started < 2
+    finally:
+        for response in opened:
+            response.close()
+    deadline = time.monotonic() + 15  # a closed stream frees its slot at its next keep-alive
+    while True:
+        response = stream(server)
+        response.close()
+        if response.status_code == 200:
+            break
+        assert time.monotonic() < deadline, "closed streams never gave their slots back"
+        time.sleep(0.5)
+
+
+@pytest.mark.xfail(reason="BUG: api/__init__.py json_only answers 415 to a POST without Content-Length "
+                          "(curl -X POST), e.g. POST /api/v1/admin/replay, whose body is empty by design", strict=True)
+def test_replay_without_a_body_from_a_real_client(start_server):
+    server = start_server()
+    with_length = requests.post(server.url + "/api/v1/admin/replay", headers=server.auth("admin"), timeout=TIMEOUT)
+    assert with_length.status_code == 200 and with_length.json()["replayed"] == server.log_length()
+    host, port = server.url.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=15)
+    try:
+        connection.putrequest("POST", "/api/v1/admin/replay")  # like curl -X POST: no body, no Content-Length
+        connection.putheader("Authorization", server.auth("admin")["Authorization"])
+        connection.endheaders()
+        response = connection.getresponse()
+        assert response.status == 200, response.read()
+    finally:
+        connection.close()

@@ -73,8 +73,9 @@ def create_app(settings: dict[str, Any] | None = None) -> Flask:
 
     @app.before_request
     def json_only():
-        if request.method in ("POST", "PUT", "PATCH") and request.content_length != 0 and \
-                request.mimetype != "application/json":
+        """A body must be JSON (415); routing errors (404, 405) and bodiless requests go on."""
+        has_body = bool(request.content_length) or "chunked" in request.headers.get("Transfer-Encoding", "")
+        if request.routing_exception is None and has_body and request.mimetype != "application/json":
             return problems.problem(415, "Unsupported media type", "send the body as application/json",
                                     errors={"Content-Type": ["must be application/json"]})
         return None

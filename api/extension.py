@@ -3,6 +3,7 @@ idempotency keys kept in the same database, the OpenAPI ``Api`` and the rate lim
 
 from __future__ import annotations
 
+import http
 import threading
 from typing import Any
 
@@ -11,10 +12,13 @@ from flask import Flask, g
 from flask_limiter import Limiter
 from flask_smorest import Api
 from flask_smorest import Blueprint as SmorestBlueprint
+from flask_smorest.utils import prepare_response
 from webargs.flaskparser import FlaskParser
 
 from api import problems
+from api.problems import PROBLEM_TYPE
 from api.idempotency import IdempotencyKeys
+from api.schemas import Problem
 from timeline.service import Service
 from timeline.tokens import Tokens
 
@@ -26,10 +30,24 @@ class Blueprint(SmorestBlueprint):
 
 
 class ProblemApi(Api):
-    """flask-smorest's Api, with errors as problem details that keep their headers."""
+    """flask-smorest's Api, with errors as problem details that keep their headers, and
+    documented as such (``application/problem+json``)."""
+
+    ERROR_SCHEMA = Problem
 
     def handle_http_exception(self, error):
         return problems.from_http_exception(error)
+
+    def _register_responses(self):
+        for status in http.HTTPStatus:
+            response: dict[str, Any] = {"description": status.phrase}
+            if status >= 400:
+                response["schema"] = Problem
+            prepare_response(response, self.spec, PROBLEM_TYPE)
+            self.spec.components.response(status.name, response, lazy=True)
+        response = {"description": "Default error response", "schema": Problem}
+        prepare_response(response, self.spec, PROBLEM_TYPE)
+        self.spec.components.response("DEFAULT_ERROR", response, lazy=True)
 
 
 def _limit_key() -> str:
@@ -46,6 +64,8 @@ def write_limit() -> str:
 
 api = ProblemApi()
 limiter = Limiter(key_func=_limit_key, default_limits=[])
+write_rate = limiter.shared_limit(write_limit, scope="writes")
+"""One write budget per token, shared by every write endpoint."""
 
 
 class Timeline:

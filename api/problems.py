@@ -13,6 +13,7 @@ from timeline.queries import BadQuery
 from timeline.service import ProjectionsBehind
 
 PROBLEM_TYPES = "https://timeline.invalid/problems/"
+PROBLEM_TYPE = "application/problem+json"
 
 
 def problem(status: int, title: str, detail: str, *, errors: dict[str, Any] | None = None,
@@ -21,7 +22,7 @@ def problem(status: int, title: str, detail: str, *, errors: dict[str, Any] | No
                             "status": status, "detail": detail, **extra}
     if errors:
         body["errors"] = errors
-    response = Response(json.dumps(body), status=status, mimetype="application/problem+json")
+    response = Response(json.dumps(body), status=status, mimetype=PROBLEM_TYPE)
     response.headers.update(headers or {})
     return response
 

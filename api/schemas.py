@@ -128,7 +128,7 @@ class ActorCorrection(Schema):
 
 class AsOf(Schema):
     as_of = Str(metadata={"description": "Record time: a log position or an RFC 3339 timestamp"})
-    min_position = fields.Integer(validate=validate.Range(min=0),
+    min_position = fields.Integer(validate=validate.Range(min=0, max=2**63 - 1),
                                   metadata={"description": "Wait (bounded) until the read model has this position"})
 
 
@@ -162,7 +162,7 @@ class ActorSearch(Schema):
 
 
 class EventArgs(Schema):
-    after = fields.Integer(load_default=0, validate=validate.Range(min=0))
+    after = fields.Integer(load_default=0, validate=validate.Range(min=0, max=2**63 - 1))
     limit = fields.Integer(load_default=100, validate=validate.Range(1, 1000))
     type = fields.List(Str(), metadata={"description": "Event types, e.g. timeline:Development.Retracted"})
 
@@ -197,13 +197,54 @@ class DevelopmentOut(Schema):
 
 
 class WriteReceipt(Schema):
-    id = Str()
-    version = fields.Integer()
-    position = fields.Integer(allow_none=True)
+    class Meta:
+        unknown = ma.INCLUDE
+
+    id = Str(metadata={"description": "The development's UUID or the actor's id"})
+    version = fields.Integer(metadata={"description": "The stream's version: the ETag for If-Match"})
+    position = fields.Integer(allow_none=True, metadata={"description": "Log position of the write (null: no-op)"})
     created = fields.Boolean()
+    development = fields.Dict(metadata={"description": "The development as now recorded"})
+    actor = fields.Dict(metadata={"description": "The actor as now recorded"})
+
+
+class Problem(Schema):
+    """RFC 9457 problem details."""
+
+    class Meta:
+        unknown = ma.INCLUDE
+
+    type = Str(required=True)
+    title = Str(required=True)
+    status = fields.Integer(required=True)
+    detail = Str(required=True)
+    errors = fields.Dict(keys=Str(), values=fields.List(Str()), metadata={"description": "Each bad field"})
+    current_version = fields.Integer(metadata={"description": "On 412: the stream's current version"})
+
+
+IF_MATCH = {"in": "header", "name": "If-Match", "required": True, "schema": {"type": "string"},
+            "description": 'The ETag (stream version) last read, e.g. "3"; * for any'}
+TIMELINE_RESPONSES = {"200": {
+    "description": "A page of the timeline: JSON (default), or CSV, JSON Lines or TimelineJS by `format`",
+    "content": {
+        "application/json": {"schema": {"$ref": "#/components/schemas/TimelinePage"}},
+        "text/csv": {"schema": {"type": "string"}},
+        "application/x-ndjson": {"schema": {"type": "string"}},
+    },
+}}
 
 
 class TimelinePage(Schema):
+    """A JSON page (``format=timelinejs`` answers TimelineJS's ``{"events": [...]}`` instead)."""
+
+    class Meta:
+        unknown = ma.INCLUDE
+
     items = fields.List(fields.Nested(DevelopmentOut))
     next_cursor = Str(allow_none=True)
     as_of = fields.Raw()
+    events = fields.List(fields.Dict(), metadata={"description": "format=timelinejs: TimelineJS events"})
+
+
+class NoArgs(Schema):
+    """No query parameters."""

@@ -3,8 +3,7 @@ endpoint of the OpenAPI document, errors as problem details, the auth matrix,
 idempotency, rate limits, headers and read-your-writes.
 
 Every refused request is also checked to have stored nothing (the event log keeps its
-length). Tests marked ``xfail(strict=True)`` assert the correct behaviour of a bug that
-is reported, not fixed.
+length).
 """
 
 from __future__ import annotations
@@ -279,8 +278,6 @@ def test_get_actor_with_etag_and_if_none_match(api: Api):
     assert api.get("/api/v1/actors/armenia", headers={"If-None-Match": '"2"'}).status_code == 200
 
 
-@pytest.mark.xfail(reason='BUG: If-None-Match compares ETags by exact string (api/views/common.py with_etag): '
-                          'W/"1" and * answer 200, RFC 9110 13.1.2 requires weak comparison (304)', strict=True)
 @pytest.mark.parametrize("header", ['W/"1"', "*"], ids=["weak", "star"])
 def test_if_none_match_uses_weak_comparison(api: Api, header: str):
     assert api.get("/api/v1/actors/armenia", headers={"If-None-Match": header}).status_code == 304
@@ -337,9 +334,6 @@ def test_actor_timeline(api: Api):
     assert_problem(api.get("/api/v1/actors/atlantis/timeline"), 404)
 
 
-@pytest.mark.xfail(reason="BUG: /actors/{slug}/timeline?actor=X adds X as an alternative (api/views/actors.py "
-                          "timeline: actor=[slug, *actor]), so the timeline of one actor lists developments "
-                          "without that actor", strict=True)
 def test_actor_timeline_stays_the_timeline_of_that_actor(api: Api):
     items = api.items("actor=russia", "/api/v1/actors/armenia/timeline")
     assert items and all("armenia" in [a["actor"] for a in item["actors"]] for item in items)
@@ -446,10 +440,6 @@ def test_writes_to_a_development_need_if_match(api: Api, write: str):
     assert api.get(f"/api/v1/developments/{ident}/history").get_json()["history"][-1]["version"] == version + 1
 
 
-@pytest.mark.xfail(reason="BUG: after a retraction GET /developments/{id} still serves ETag/version 1 (the last "
-                          "content version: timeline/queries.py Reader.development reads the version row, which "
-                          "a retraction does not renew) while the stream is at 2: If-None-Match \"1\" answers 304 "
-                          "hiding `retracted: true`, and If-Match with the served ETag gets 412", strict=True)
 def test_etag_after_a_retraction_is_the_stream_version(api: Api):
     ident = api.record()["id"]
     api.write(f"/api/v1/developments/{ident}/retraction", {"reason": "duplicate"}, 1)
@@ -802,9 +792,6 @@ def test_method_not_allowed_carries_allow(api: Api, unchanged, method: str, path
     assert method not in response.headers["Allow"]
 
 
-@pytest.mark.xfail(reason="BUG: api/__init__.py json_only treats a request without Content-Length "
-                          "(content_length None, no body) as a non-JSON body, so it answers 415 before "
-                          "routing and auth", strict=True)
 @pytest.mark.parametrize("method, path, who, status", [
     ("POST", "/api/v1/admin/replay", "admin", 200),
     ("POST", "/api/v1/admin/replay", None, 401),
@@ -826,26 +813,17 @@ def test_as_of_with_non_ascii_digits_is_a_bad_query(api: Api, as_of: str):
     "/api/v1/actors/armenia?as_of=9223372036854775808",
     f"/api/v1/developments/{CSTO_MEMBERSHIP}?as_of=9223372036854775808",
 ], ids=["events-after", "timeline-as-of", "actor-as-of", "development-as-of"])
-def test_integers_beyond_64_bits_are_not_server_errors(api: Api, request, database_url: str, path: str):
-    if database_url.startswith("sqlite"):
-        request.applymarker(pytest.mark.xfail(
-            reason="BUG: on SQLite, integer query values >= 2**63 (events `after`, digit `as_of`) reach the "
-                   "sqlite3 driver unchecked: OverflowError -> 500 (PostgreSQL answers 200/404)", strict=True))
+def test_integers_beyond_64_bits_are_not_server_errors(api: Api, path: str):
     response = api.get(path)
     assert response.status_code < 500
     assert response.status_code in (200, 400, 404)
 
 
-@pytest.mark.xfail(reason="BUG: timeline/queries.py _relations computes date(at) - 90 days before looking at "
-                          "any row: at=0001-01-01 raises OverflowError -> 500", strict=True)
 def test_actor_state_on_the_first_day_of_the_calendar(api: Api):
     response = api.get("/api/v1/actors/armenia/state?at=0001-01-01")
     assert response.status_code == 200 and response.get_json()["attributes"] == {}
 
 
-@pytest.mark.xfail(reason="BUG: GET /developments/{ident}/history declares no query arguments, so unknown "
-                          "parameters (e.g. as_of, which it does not support) are silently ignored, unlike "
-                          "every other endpoint (api/extension.py Blueprint promises they are errors)", strict=True)
 def test_history_refuses_unknown_query_parameters(api: Api):
     assert_problem(api.get(f"/api/v1/developments/{CSTO_MEMBERSHIP}/history?as_of=1"), 400, "as_of")
 
@@ -1076,9 +1054,6 @@ def test_write_rate_limit_per_token(make_api):
     assert api.post("/api/v1/actors", {**GEORGIA, "id": "state-3"}, who="admin").status_code == 201
 
 
-@pytest.mark.xfail(reason="BUG: WRITE_RATE_LIMIT is documented as per token, but @limiter.limit on each view "
-                          "(api/views/*.py) counts per endpoint: a token gets the limit on every write "
-                          "endpoint (7x the documented rate)", strict=True)
 def test_write_rate_limit_counts_every_write_of_a_token(make_api):
     api = make_api(WRITE_RATE_LIMIT="3 per minute")
     assert api.post("/api/v1/actors", GEORGIA).status_code == 201

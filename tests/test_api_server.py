@@ -249,8 +249,6 @@ def test_open_streams_do_not_starve_other_requests(start_server):
         time.sleep(0.5)
 
 
-@pytest.mark.xfail(reason="BUG: api/__init__.py json_only answers 415 to a POST without Content-Length "
-                          "(curl -X POST), e.g. POST /api/v1/admin/replay, whose body is empty by design", strict=True)
 def test_replay_without_a_body_from_a_real_client(start_server):
     server = start_server()
     with_length = requests.post(server.url + "/api/v1/admin/replay", headers=server.auth("admin"), timeout=TIMEOUT)

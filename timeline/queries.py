@@ -21,6 +21,8 @@ from timeline.text import fold
 
 AsOf = int | str | None
 TREND_DAYS = 90
+MAX_POSITION = 2**63 - 1
+"""Log positions are 64-bit integers in both stores."""
 
 
 class BadQuery(ValueError):
@@ -46,6 +48,8 @@ class TimelineQuery:
     order: Literal["asc", "desc"] = "asc"
     limit: int = 50
     cursor: str | None = None
+    involving: str | None = None
+    """An actor every development must involve (an actor's own timeline)."""
 
 
 @dataclass
@@ -88,6 +92,10 @@ class Reader:
             where.append("EXISTS (SELECT 1 FROM {actors} a WHERE a.first_position = v.first_position AND a.position_from = v.position_from "
                          "AND a.role = ?)")
             params.append(query.role)
+        if query.involving:
+            where.append("EXISTS (SELECT 1 FROM {actors} i WHERE i.first_position = v.first_position "
+                         "AND i.position_from = v.position_from AND i.actor = ?)")
+            params.append(query.involving)
         for column, values in (("category", query.categories), ("certainty", query.certainties)):
             if values:
                 where.append(f"v.{column} IN ({_marks(values)})")
@@ -130,21 +138,25 @@ class Reader:
     def development(self, ident: str, as_of: AsOf = None) -> dict[str, Any] | None:
         """A development as the record states it (or stated it at ``as_of``), retracted or not."""
         if as_of is None:
-            rows = self._select("SELECT h.retracted, v.doc FROM {heads} h JOIN {versions} v ON v.first_position = "
-                                "h.first_position AND v.position_from = h.doc_from WHERE h.id = ?", [ident])
+            rows = self._select("SELECT h.version, h.retracted, v.doc FROM {heads} h JOIN {versions} v ON "
+                                "v.first_position = h.first_position AND v.position_from = h.doc_from WHERE h.id = ?",
+                                [ident])
             if not rows:
                 return None
-            return {**json.loads(rows[0]["doc"]), "retracted": bool(rows[0]["retracted"])}
+            return {**json.loads(rows[0]["doc"]), "version": rows[0]["version"],
+                    "retracted": bool(rows[0]["retracted"])}
         column, value = _record_column(as_of)
         closed = "position_to" if column == "position_from" else "recorded_to"
         rows = self._select(
-            f"SELECT v.doc, v.{closed} AS closed FROM {{heads}} h JOIN {{versions}} v ON v.first_position = "
-            f"h.first_position WHERE h.id = ? AND v.{column} <= ? ORDER BY v.position_from DESC LIMIT 1",
-            [ident, value])
+            f"SELECT v.doc, v.{closed} AS closed, (SELECT MAX(e.version) FROM {{history}} e WHERE "
+            f"e.first_position = h.first_position AND e.{'position' if column == 'position_from' else 'recorded_at'}"
+            f" <= ?) AS version FROM {{heads}} h JOIN {{versions}} v ON v.first_position = h.first_position "
+            f"WHERE h.id = ? AND v.{column} <= ? ORDER BY v.position_from DESC LIMIT 1",
+            [value, ident, value])
         if not rows:
             return None
         retracted = rows[0]["closed"] is not None and rows[0]["closed"] <= value
-        return {**json.loads(rows[0]["doc"]), "retracted": retracted}
+        return {**json.loads(rows[0]["doc"]), "version": rows[0]["version"], "retracted": retracted}
 
     def history(self, ident: str) -> list[dict[str, Any]] | None:
         rows = self._select(
@@ -241,8 +253,8 @@ def _details(row: dict[str, Any]) -> dict[str, Any]:
 
 def _relations(rows: list[dict[str, Any]], at: str) -> dict[str, dict[str, Any]]:
     day = date.fromisoformat(at)
-    recent_from = (day - timedelta(days=TREND_DAYS)).isoformat()
-    before_from = (day - timedelta(days=2 * TREND_DAYS)).isoformat()
+    recent_from = _days_before(day, TREND_DAYS)
+    before_from = _days_before(day, 2 * TREND_DAYS)
     relations: dict[str, dict[str, Any]] = {}
     seen: set[tuple[str, str]] = set()
     for row in sorted(rows, key=lambda r: (r["earliest"], r["first_position"])):
@@ -269,6 +281,11 @@ def _relations(rows: list[dict[str, Any]], at: str) -> dict[str, dict[str, Any]]
     return relations
 
 
+def _days_before(day: date, days: int) -> str:
+    """The ISO day ``days`` before ``day`` (the calendar's first day at the earliest)."""
+    return (day - timedelta(days=days)).isoformat() if day > date.min + timedelta(days=days) else date.min.isoformat()
+
+
 def _involvement(rows: list[dict[str, Any]]) -> dict[str, Any]:
     by_role = Counter(row["role"] for row in rows)
     developments = {row["id"]: row for row in rows}
@@ -291,6 +308,8 @@ def parse_as_of(value: Any) -> AsOf:
     if value is None or value == "":
         return None
     if isinstance(value, int) or (isinstance(value, str) and value.isascii() and value.isdigit()):
+        if int(value) > MAX_POSITION:
+            raise BadQuery("as_of", f"a log position is at most {MAX_POSITION}")
         return int(value)
     try:
         moment = datetime.fromisoformat(str(value).upper().replace("Z", "+00:00"))

@@ -6,7 +6,7 @@ from flask import jsonify, url_for
 
 from api import schemas
 from api.auth import SECURITY, reads, writes
-from api.extension import Blueprint, limiter, write_limit
+from api.extension import Blueprint, write_rate
 from api.idempotency import idempotent
 from api.problems import problem
 from api.views.common import as_of, body, expected_version, service, with_etag, writer, written
@@ -23,8 +23,9 @@ def _missing(slug: str):
 @writes()
 @blp.arguments(schemas.NewActor)
 @blp.response(201, schemas.WriteReceipt)
+@blp.alt_response(200, schema=schemas.WriteReceipt, description="Registered already with the same content: no-op")
 @blp.doc(security=SECURITY)
-@limiter.limit(write_limit)
+@write_rate
 @idempotent
 def register(_args):
     """Register an actor under a slug (a slug can be claimed only once)."""
@@ -55,8 +56,8 @@ def actor(args, slug):
 @writes()
 @blp.arguments(schemas.ActorCorrection)
 @blp.response(200, schemas.WriteReceipt)
-@blp.doc(security=SECURITY)
-@limiter.limit(write_limit)
+@blp.doc(security=SECURITY, parameters=[schemas.IF_MATCH])
+@write_rate
 @idempotent
 def correct(_args, slug):
     """Correct an actor's profile, with a reason (needs ``If-Match``)."""
@@ -81,8 +82,10 @@ def state(args, slug):
 @reads
 @blp.arguments(schemas.ActorTimelineArgs, location="query")
 @blp.response(200, schemas.TimelinePage)
+@blp.doc(responses=schemas.TIMELINE_RESPONSES)
 def timeline(args, slug):
-    """The timeline of one actor (the same parameters as the timeline)."""
+    """The timeline of one actor (the same parameters as the timeline: ``role`` is this
+    actor's role; ``actor`` narrows it to developments shared with any of those actors)."""
     if service().reader.actor(slug) is None:
         return _missing(slug)
-    return timeline_answer({**args, "actor": [slug, *args.get("actor", [])]})
+    return timeline_answer({**args, "actor": args.get("actor") or [slug]}, involving=slug)

@@ -62,7 +62,8 @@ def written(receipt: Receipt, location: str, status: int = 200, **body: Any):
 def with_etag(document: dict[str, Any], version: int):
     """A single resource, with its strong ETag; ``If-None-Match`` gives 304."""
     etag = f'"{version}"'
-    if etag in [t.strip() for t in request.headers.get("If-None-Match", "").split(",")]:
+    sent = [t.strip().removeprefix("W/") for t in request.headers.get("If-None-Match", "").split(",")]
+    if etag in sent or "*" in sent:  # RFC 9110: If-None-Match compares weakly
         response = current_app.response_class(status=304)
     else:
         response = jsonify(document)

@@ -7,7 +7,7 @@ from flask import url_for
 
 from api import schemas
 from api.auth import SECURITY, reads, writes
-from api.extension import Blueprint, limiter, write_limit
+from api.extension import Blueprint, write_rate
 from api.idempotency import idempotent
 from api.problems import problem
 from api.views.common import as_of, body, expected_version, service, with_etag, writer, written
@@ -33,8 +33,9 @@ def _answer(receipt):
 @writes()
 @blp.arguments(schemas.NewDevelopment)
 @blp.response(201, schemas.WriteReceipt)
+@blp.alt_response(200, schema=schemas.WriteReceipt, description="Recorded already with the same content: no-op")
 @blp.doc(security=SECURITY)
-@limiter.limit(write_limit)
+@write_rate
 @idempotent
 def record(_args):
     """Record a development (a client-chosen id makes a retry a no-op)."""
@@ -53,8 +54,9 @@ def development(args, ident):
 
 @blp.route("/<ident>/history")
 @reads
+@blp.arguments(schemas.NoArgs, location="query")
 @blp.response(200)
-def history(ident):
+def history(_args, ident):
     """Every version: event type, recorded time, recorded by, reason, what changed."""
     entries = service().reader.history(ident)
     if entries is None:
@@ -66,9 +68,8 @@ def history(ident):
 @writes()
 @blp.arguments(schemas.Correction)
 @blp.response(200, schemas.WriteReceipt)
-@blp.doc(security=SECURITY, parameters=[{"in": "header", "name": "If-Match", "required": True,
-                                          "schema": {"type": "string"}}])
-@limiter.limit(write_limit)
+@blp.doc(security=SECURITY, parameters=[schemas.IF_MATCH])
+@write_rate
 @idempotent
 def correct(_args, ident):
     """Correct fields of a development, with a reason (and optionally new sources)."""
@@ -83,8 +84,8 @@ def correct(_args, ident):
 @writes()
 @blp.arguments(schemas.SourceSchema)
 @blp.response(200, schemas.WriteReceipt)
-@blp.doc(security=SECURITY)
-@limiter.limit(write_limit)
+@blp.doc(security=SECURITY, parameters=[schemas.IF_MATCH])
+@write_rate
 @idempotent
 def add_source(_args, ident):
     """Add a source backing a development."""
@@ -97,8 +98,8 @@ def add_source(_args, ident):
 @writes()
 @blp.arguments(schemas.Retraction)
 @blp.response(200, schemas.WriteReceipt)
-@blp.doc(security=SECURITY)
-@limiter.limit(write_limit)
+@blp.doc(security=SECURITY, parameters=[schemas.IF_MATCH])
+@write_rate
 @idempotent
 def retract(_args, ident):
     """Retract a development: it leaves current timelines and stays in history; it may
@@ -114,8 +115,8 @@ def retract(_args, ident):
 @writes()
 @blp.arguments(schemas.Reason)
 @blp.response(200, schemas.WriteReceipt)
-@blp.doc(security=SECURITY)
-@limiter.limit(write_limit)
+@blp.doc(security=SECURITY, parameters=[schemas.IF_MATCH])
+@write_rate
 @idempotent
 def restore(_args, ident):
     """Undo a retraction, with a reason."""

@@ -25,13 +25,15 @@ CSV_COLUMNS = ("id", "when", "earliest", "latest", "precision", "category", "cer
 @reads
 @blp.arguments(schemas.TimelineArgs, location="query")
 @blp.response(200, schemas.TimelinePage)
+@blp.doc(responses=schemas.TIMELINE_RESPONSES)
 def timeline(args):
     """Developments ordered by date; filters, record time ``as_of``, cursor pages."""
     return timeline_answer(args)
 
 
-def timeline_answer(args: dict[str, Any]) -> Response:
+def timeline_answer(args: dict[str, Any], involving: str | None = None) -> Response:
     query = TimelineQuery(
+        involving=involving,
         actors=args.get("actor", []), role=args.get("role"), categories=args.get("category", []),
         tags=args.get("tag", []), certainties=args.get("certainty", []),
         date_from=args["from_"].isoformat() if args.get("from_") else None,

@@ -80,9 +80,14 @@ class Reader:
         after = None
         if query.cursor:
             after, as_of = _decode_cursor(query.cursor)
+            where, params = _record_time("v", as_of)
         elif as_of is None:
+            # The first page of the current record: the rows current now (an index equality
+            # on position_to), pinned to this position for the pages that follow.
             as_of = self.projector.position()
-        where, params = _record_time("v", as_of)
+            where, params = ["v.position_to IS NULL", "v.position_from <= ?"], [as_of]
+        else:
+            where, params = _record_time("v", as_of)
         if query.actors:
             role = " AND a.role = ?" if query.role else ""
             where.append(f"EXISTS (SELECT 1 FROM {{actors}} a WHERE a.first_position = v.first_position AND a.position_from = v.position_from "

@@ -49,7 +49,9 @@ class Store:
         return self.query("SELECT count(*) FROM stored_events")[0][0]
 
     def tracked(self, name: str) -> int | None:
-        return self.query("SELECT max(notification_id) FROM tracking WHERE application_name = ?", (name,))[0][0]
+        """The tracking position of the projection named ``name`` (its tables' version included)."""
+        tracking = next(p for p in PROJECTIONS if p.name == name).tracking_key()
+        return self.query("SELECT max(notification_id) FROM tracking WHERE application_name = ?", (tracking,))[0][0]
 
     def projected(self) -> dict[str, list[tuple]]:
         """Every row of every projected table, and the projections' positions."""

@@ -54,12 +54,26 @@ class ReadModel(Projection[ReadTables]):
     topics: tuple[str, ...] = ()
     replayable = True
     """Whether ``timeline replay`` (all projections) rebuilds it."""
+    version = 1
+    """The shape of the tables: a new version is rebuilt from the log on first use."""
 
     def __init__(self, view: ReadTables, prefix: str = ""):
         super().__init__(view)
         self.prefix = prefix
         self.tables = {key: prefix + name for key, name in self.TABLES.items()}
-        self.tracking_name = f"{prefix}{self.name}"
+        self.tracking_name = self.tracking_key(prefix)
+
+    @classmethod
+    def tracking_key(cls, prefix: str = "") -> str:
+        """The name its position is tracked under: the projection's, and its tables' version."""
+        return f"{prefix}{cls.name}" + (f".v{cls.version}" if cls.version > 1 else "")
+
+    def ensure_tables(self) -> None:
+        """Creates the tables; tables of an older version (no tracking under this version's
+        name) are dropped first, so that they are rebuilt from the log."""
+        if self.version > 1 and self.view.max_tracking_id(self.tracking_name) is None:
+            self.drop_tables()
+        self.create_tables()
 
     def create_tables(self, indexes: bool = True) -> None:
         """Creates the tables; secondary indexes too unless a rebuild defers them (building
@@ -95,6 +109,7 @@ class Developments(ReadModel):
     """Developments: their versions (the timeline), current heads, and history."""
 
     name = "developments"
+    version = 2
     topics = tuple(
         cls.TOPIC for cls in (Development.Recorded, Development.Corrected, Development.SourceAdded,
                               Development.Retracted, Development.Restored)
@@ -119,8 +134,8 @@ class Developments(ReadModel):
         "version INTEGER NOT NULL, earliest TEXT NOT NULL, latest TEXT NOT NULL, category TEXT NOT NULL, "
         "certainty TEXT NOT NULL, search TEXT NOT NULL, doc TEXT NOT NULL, PRIMARY KEY (first_position, position_from))",
         "CREATE TABLE IF NOT EXISTS {actors} (first_position BIGINT NOT NULL, position_from BIGINT NOT NULL, "
-        "actor TEXT NOT NULL, role TEXT NOT NULL, PRIMARY KEY (first_position, position_from, actor, role))"
-        "{without_rowid}",
+        "actor TEXT NOT NULL, role TEXT NOT NULL, earliest TEXT NOT NULL, latest TEXT NOT NULL, "
+        "PRIMARY KEY (first_position, position_from, actor, role)){without_rowid}",
         "CREATE TABLE IF NOT EXISTS {tags} (first_position BIGINT NOT NULL, position_from BIGINT NOT NULL, "
         "tag TEXT NOT NULL, PRIMARY KEY (first_position, position_from, tag)){without_rowid}",
         "CREATE TABLE IF NOT EXISTS {effects} (first_position BIGINT NOT NULL, position_from BIGINT NOT NULL, "
@@ -132,7 +147,8 @@ class Developments(ReadModel):
         # Timeline order and the usual filters; see the README's "Indexes" section.
         "CREATE INDEX IF NOT EXISTS {versions_name}_current ON {versions} (position_to, earliest, latest, first_position)",
         "CREATE INDEX IF NOT EXISTS {versions_name}_order ON {versions} (earliest, latest, first_position)",
-        "CREATE INDEX IF NOT EXISTS {actors_name}_actor ON {actors} (actor, role, first_position, position_from)",
+        "CREATE INDEX IF NOT EXISTS {actors_name}_actor ON {actors} (actor, earliest, latest, role, first_position, "
+        "position_from)",
         "CREATE INDEX IF NOT EXISTS {tags_name}_tag ON {tags} (tag, first_position, position_from)",
         "CREATE INDEX IF NOT EXISTS {effects_name}_actor ON {effects} (actor, attribute, earliest)",
     )
@@ -225,7 +241,8 @@ class _DevelopmentBatch:
         if retracted:
             return
         for part in doc["actors"]:
-            self.children["actors"].append((key, position, part["actor"], part["role"]))
+            self.children["actors"].append((key, position, part["actor"], part["role"], doc["earliest"],
+                                            doc["latest"]))
         for tag in dict.fromkeys(doc["tags"]):
             self.children["tags"].append((key, position, tag))
         effects = {(e["actor"], e["attribute"]): e["value"] for e in doc["effects"]}
@@ -256,7 +273,7 @@ class _DevelopmentBatch:
             ("UPDATE {versions} SET position_to = ?, recorded_to = ? WHERE first_position = ? AND position_from = ?",
              self.closed),
             ("INSERT INTO {versions} VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", list(self.new_versions.values())),
-            ("INSERT INTO {actors} VALUES (?,?,?,?)", self.children["actors"]),
+            ("INSERT INTO {actors} VALUES (?,?,?,?,?,?)", self.children["actors"]),
             ("INSERT INTO {tags} VALUES (?,?,?)", self.children["tags"]),
             ("INSERT INTO {effects} VALUES (?,?,?,?,?,?)", self.children["effects"]),
             ("INSERT INTO {history} VALUES (?,?,?,?,?,?,?,?)", self.history),

@@ -35,7 +35,7 @@ class Projector:
         self.batch_size = batch_size
         self._lock = threading.Lock()
         for projection in self.projections:
-            projection.create_tables()
+            projection.ensure_tables()
 
     def position(self) -> int:
         """The log position every projection has reached."""

@@ -88,15 +88,23 @@ class Reader:
             where, params = ["v.position_to IS NULL", "v.position_from <= ?"], [as_of]
         else:
             where, params = _record_time("v", as_of)
-        if query.actors:
-            role = " AND a.role = ?" if query.role else ""
-            where.append(f"EXISTS (SELECT 1 FROM {{actors}} a WHERE a.first_position = v.first_position AND a.position_from = v.position_from "
-                         f"AND a.actor IN ({_marks(query.actors)}){role})")
-            params += [*query.actors, *([query.role] if query.role else [])]
-        elif query.role:
-            where.append("EXISTS (SELECT 1 FROM {actors} a WHERE a.first_position = v.first_position AND a.position_from = v.position_from "
-                         "AND a.role = ?)")
-            params.append(query.role)
+        if query.actors or query.role:
+            # Candidates come from the actors index (actor, earliest, latest, ...), bounded by
+            # the date range, and are looked up by primary key: far fewer rows than scanning
+            # the timeline order for an actor's developments.
+            conditions, values = [], []
+            if query.actors:
+                conditions.append(f"a.actor IN ({_marks(query.actors)})")
+                values += query.actors
+            if query.role:
+                conditions.append("a.role = ?")
+                values.append(query.role)
+            for condition, value in _bounds("a", query):
+                conditions.append(condition)
+                values.append(value)
+            where.append(f"(v.first_position, v.position_from) IN (SELECT a.first_position, a.position_from "
+                         f"FROM {{actors}} a WHERE {' AND '.join(conditions)})")
+            params += values
         if query.involving:
             where.append("EXISTS (SELECT 1 FROM {actors} i WHERE i.first_position = v.first_position "
                          "AND i.position_from = v.position_from AND i.actor = ?)")
@@ -109,14 +117,9 @@ class Reader:
             where.append(f"EXISTS (SELECT 1 FROM {{tags}} t WHERE t.first_position = v.first_position AND t.position_from = v.position_from "
                          f"AND t.tag IN ({_marks(query.tags)}))")
             params += query.tags
-        if query.match == "within":
-            bounds = (("v.earliest >= ?", query.date_from), ("v.latest <= ?", query.date_to))
-        else:
-            bounds = (("v.latest >= ?", query.date_from), ("v.earliest <= ?", query.date_to))
-        for condition, value in bounds:
-            if value:
-                where.append(condition)
-                params.append(value)
+        for condition, value in _bounds("v", query):
+            where.append(condition)
+            params.append(value)
         if query.q:
             pattern = "%" + fold(query.q).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
             where.append("(v.search LIKE ? ESCAPE '\\' OR EXISTS (SELECT 1 FROM {actors} a "
@@ -207,16 +210,23 @@ class Reader:
         where, params = _record_time("v", as_of)
         record_time = " AND ".join(where)
         attributes = self._attributes(slug, at, record_time, params)
+        # The actor's own rows drive each query (CROSS JOIN keeps SQLite from starting at
+        # the timeline index); documents are read only for the rows shown.
         shared = self._select(
-            f"SELECT o.actor AS other, v.id, v.earliest, v.category, v.first_position, v.doc FROM {{actors}} me "
-            f"JOIN {{versions}} v ON v.first_position = me.first_position AND v.position_from = me.position_from "
-            f"JOIN {{actors}} o ON o.first_position = me.first_position AND o.position_from = me.position_from "
-            f"AND o.actor <> me.actor "
-            f"WHERE me.actor = ? AND v.earliest <= ? AND {record_time}", [slug, at, *params])
+            f"SELECT o.actor AS other, v.id, v.earliest, v.category, v.first_position, v.position_from "
+            f"FROM {{actors}} me CROSS JOIN {{versions}} v CROSS JOIN {{actors}} o "
+            f"WHERE me.actor = ? AND me.earliest <= ? AND v.first_position = me.first_position "
+            f"AND v.position_from = me.position_from AND {record_time} AND o.first_position = me.first_position "
+            f"AND o.position_from = me.position_from AND o.actor <> me.actor", [slug, at, *params])
         involved = self._select(
-            f"SELECT me.role, v.id, v.category, v.earliest, v.latest FROM {{actors}} me "
-            f"JOIN {{versions}} v ON v.first_position = me.first_position AND v.position_from = me.position_from "
-            f"WHERE me.actor = ? AND v.earliest <= ? AND {record_time}", [slug, at, *params])
+            f"SELECT me.role, v.id, v.category, v.earliest, v.latest FROM {{actors}} me CROSS JOIN {{versions}} v "
+            f"WHERE me.actor = ? AND me.earliest <= ? AND v.first_position = me.first_position "
+            f"AND v.position_from = me.position_from AND {record_time}", [slug, at, *params])
+        relations = _relations(shared, at)
+        titles = self._titles([r["last"] for r in relations.values()])
+        for relation in relations.values():
+            relation["last"] = {"development": relation["last"]["id"], **titles[relation["last"]["key"]],
+                                "category": relation["last"]["category"]}
         return {
             "actor": slug,
             "at": at,
@@ -224,25 +234,48 @@ class Reader:
             "profile": {k: profile.get(k) for k in ("id", "name", "names", "aliases", "kind", "description",
                                                      "wikidata")},
             "attributes": attributes,
-            "relations": _relations(shared, at),
+            "relations": relations,
             "involvement": _involvement(involved),
         }
 
+    def _titles(self, rows: list[dict[str, Any]]) -> dict[tuple[int, int], dict[str, Any]]:
+        """Title and date of the given version rows, read in one query."""
+        if not rows:
+            return {}
+        found = self._select(
+            f"SELECT first_position, position_from, doc FROM {{versions}} "
+            f"WHERE first_position IN ({_marks(rows)})", [r["key"][0] for r in rows])
+        wanted = {r["key"] for r in rows}
+        titles = {}
+        for row in found:
+            key = (row["first_position"], row["position_from"])
+            if key in wanted:
+                doc = json.loads(row["doc"])
+                titles[key] = {"title": doc["title"], "when": doc["when"]}
+        return titles
+
     def _attributes(self, slug: str, at: str, record_time: str, params: list[Any]) -> dict[str, Any]:
         rows = self._select(
-            f"SELECT e.attribute, e.value, e.earliest, e.first_position, v.id, v.doc FROM {{effects}} e "
-            f"JOIN {{versions}} v ON v.first_position = e.first_position AND v.position_from = e.position_from "
-            f"WHERE e.actor = ? AND e.earliest <= ? AND {record_time} "
+            f"SELECT e.attribute, e.value, e.earliest, e.first_position, v.id, v.position_from FROM {{effects}} e "
+            f"CROSS JOIN {{versions}} v WHERE e.actor = ? AND e.earliest <= ? AND "
+            f"v.first_position = e.first_position AND v.position_from = e.position_from AND {record_time} "
             f"ORDER BY e.attribute, e.earliest, e.first_position", [slug, at, *params])
         latest: dict[str, dict[str, Any]] = {}
         for row in rows:
             latest[row["attribute"]] = row
+        docs = {}
+        if latest:
+            keys = {(r["first_position"], r["position_from"]) for r in latest.values()}
+            for row in self._select(f"SELECT first_position, position_from, doc FROM {{versions}} "
+                                    f"WHERE first_position IN ({_marks(list(keys))})", [k[0] for k in keys]):
+                if (row["first_position"], row["position_from"]) in keys:
+                    docs[row["first_position"], row["position_from"]] = row["doc"]
         attributes = {}
         for name, row in latest.items():
             value = json.loads(row["value"])
             if value is None:
                 continue
-            doc = json.loads(row["doc"])
+            doc = json.loads(docs[row["first_position"], row["position_from"]])
             attributes[name] = {"value": value, "development": row["id"], "title": doc["title"],
                                 "when": doc["when"], "earliest": row["earliest"], "sources": doc["sources"]}
         return attributes
@@ -277,8 +310,7 @@ def _relations(rows: list[dict[str, Any]], at: str) -> dict[str, dict[str, Any]]
             relation["recent_score"] += info.weight
         elif row["earliest"] > before_from:
             relation["previous_score"] += info.weight
-        doc = json.loads(row["doc"])
-        relation["last"] = {"development": row["id"], "title": doc["title"], "when": doc["when"],
+        relation["last"] = {"id": row["id"], "key": (row["first_position"], row["position_from"]),
                             "category": row["category"]}
     for relation in relations.values():
         difference = relation["recent_score"] - relation["previous_score"]
@@ -302,6 +334,15 @@ def _involvement(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "first": min((r["earliest"] for r in rows), default=None),
         "last": max((r["latest"] for r in rows), default=None),
     }
+
+
+def _bounds(alias: str, query: TimelineQuery) -> list[tuple[str, str]]:
+    """The valid-time conditions of a query: overlapping (default) or within the range."""
+    if query.match == "within":
+        bounds = ((f"{alias}.earliest >= ?", query.date_from), (f"{alias}.latest <= ?", query.date_to))
+    else:
+        bounds = ((f"{alias}.latest >= ?", query.date_from), (f"{alias}.earliest <= ?", query.date_to))
+    return [(condition, value) for condition, value in bounds if value]
 
 
 def _marks(values: list[Any]) -> str:

@@ -6,7 +6,7 @@ memory and saves them in one transaction, so a refused command changes nothing.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, NamedTuple
 from uuid import UUID, uuid4
 

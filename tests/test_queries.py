@@ -5,7 +5,6 @@ relations, involvement) and actor search. Every test runs on SQLite and PostgreS
 from __future__ import annotations
 
 import base64
-import json
 from datetime import datetime
 from typing import Any
 

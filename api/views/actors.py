@@ -5,11 +5,10 @@ from __future__ import annotations
 from flask import jsonify, url_for
 
 from api import schemas
-from api.auth import SECURITY, reads, writes
-from api.extension import Blueprint, write_rate
-from api.idempotency import idempotent
+from api.auth import reads
+from api.extension import Blueprint
 from api.problems import problem
-from api.views.common import as_of, body, expected_version, service, with_etag, writer, written
+from api.views.common import as_of, body, expected_version, service, with_etag, write_operation, writer, written
 from api.views.timeline import timeline_answer
 
 blp = Blueprint("actors", __name__, url_prefix="/api/v1/actors", description="States, organizations, people, media")
@@ -20,13 +19,7 @@ def _missing(slug: str):
 
 
 @blp.route("", methods=["POST"])
-@writes()
-@blp.arguments(schemas.NewActor)
-@blp.response(201, schemas.WriteReceipt)
-@blp.alt_response(200, schema=schemas.WriteReceipt, description="Registered already with the same content: no-op")
-@blp.doc(security=SECURITY)
-@write_rate
-@idempotent
+@write_operation(blp, schemas.NewActor, status=201, repeatable=True)
 def register(_args):
     """Register an actor under a slug (a slug can be claimed only once)."""
     receipt = service().execute("register_actor", body(), recorded_by=writer())
@@ -53,12 +46,7 @@ def actor(args, slug):
 
 
 @blp.route("/<slug>/corrections", methods=["POST"])
-@writes()
-@blp.arguments(schemas.ActorCorrection)
-@blp.response(200, schemas.WriteReceipt)
-@blp.doc(security=SECURITY, parameters=[schemas.IF_MATCH])
-@write_rate
-@idempotent
+@write_operation(blp, schemas.ActorCorrection, precondition=True)
 def correct(_args, slug):
     """Correct an actor's profile, with a reason (needs ``If-Match``)."""
     data = body()

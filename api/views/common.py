@@ -71,6 +71,29 @@ def with_etag(document: dict[str, Any], version: int):
     return response
 
 
+def write_operation(blp: Any, body_schema: Any, *, status: int = 200, precondition: bool = False,
+                    repeatable: bool = False, role: str = "historian"):
+    """What every write shares: a token of ``role``, the body's shape, the receipt, the
+    OpenAPI security (and If-Match, for writes to an existing stream), the per-token rate
+    limit and Idempotency-Key. ``repeatable``: repeating a creation with the same content
+    answers 200."""
+    from api import schemas
+    from api.auth import SECURITY, writes
+    from api.extension import write_rate
+    from api.idempotency import idempotent
+
+    def decorate(view):
+        view = write_rate(idempotent(view))
+        view = blp.doc(security=SECURITY, **({"parameters": [schemas.IF_MATCH]} if precondition else {}))(view)
+        if repeatable:
+            view = blp.alt_response(200, schema=schemas.WriteReceipt,
+                                    description="Already in the record with the same content: no-op")(view)
+        view = blp.response(status, schemas.WriteReceipt)(view)
+        return writes(role)(blp.arguments(body_schema)(view))
+
+    return decorate
+
+
 def precondition_required():
     return problem(428, "Precondition required",
                    "send If-Match with the ETag (stream version) you last read, e.g. If-Match: \"3\"",

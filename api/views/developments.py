@@ -6,11 +6,10 @@ from __future__ import annotations
 from flask import url_for
 
 from api import schemas
-from api.auth import SECURITY, reads, writes
-from api.extension import Blueprint, write_rate
-from api.idempotency import idempotent
+from api.auth import reads
+from api.extension import Blueprint
 from api.problems import problem
-from api.views.common import as_of, body, expected_version, service, with_etag, writer, written
+from api.views.common import as_of, body, expected_version, service, with_etag, write_operation, writer, written
 
 blp = Blueprint("developments", __name__, url_prefix="/api/v1/developments",
                 description="Sourced developments of contemporary history")
@@ -30,13 +29,7 @@ def _answer(receipt):
 
 
 @blp.route("", methods=["POST"])
-@writes()
-@blp.arguments(schemas.NewDevelopment)
-@blp.response(201, schemas.WriteReceipt)
-@blp.alt_response(200, schema=schemas.WriteReceipt, description="Recorded already with the same content: no-op")
-@blp.doc(security=SECURITY)
-@write_rate
-@idempotent
+@write_operation(blp, schemas.NewDevelopment, status=201, repeatable=True)
 def record(_args):
     """Record a development (a client-chosen id makes a retry a no-op)."""
     return _answer(service().execute("record_development", body(), recorded_by=writer()))
@@ -65,12 +58,7 @@ def history(_args, ident):
 
 
 @blp.route("/<ident>/corrections", methods=["POST"])
-@writes()
-@blp.arguments(schemas.Correction)
-@blp.response(200, schemas.WriteReceipt)
-@blp.doc(security=SECURITY, parameters=[schemas.IF_MATCH])
-@write_rate
-@idempotent
+@write_operation(blp, schemas.Correction, precondition=True)
 def correct(_args, ident):
     """Correct fields of a development, with a reason (and optionally new sources)."""
     data = body()
@@ -81,12 +69,7 @@ def correct(_args, ident):
 
 
 @blp.route("/<ident>/sources", methods=["POST"])
-@writes()
-@blp.arguments(schemas.SourceSchema)
-@blp.response(200, schemas.WriteReceipt)
-@blp.doc(security=SECURITY, parameters=[schemas.IF_MATCH])
-@write_rate
-@idempotent
+@write_operation(blp, schemas.SourceSchema, precondition=True)
 def add_source(_args, ident):
     """Add a source backing a development."""
     receipt = service().execute("add_source", ident, body(), expected_version=expected_version(),
@@ -95,12 +78,7 @@ def add_source(_args, ident):
 
 
 @blp.route("/<ident>/retraction", methods=["POST"])
-@writes()
-@blp.arguments(schemas.Retraction)
-@blp.response(200, schemas.WriteReceipt)
-@blp.doc(security=SECURITY, parameters=[schemas.IF_MATCH])
-@write_rate
-@idempotent
+@write_operation(blp, schemas.Retraction, precondition=True)
 def retract(_args, ident):
     """Retract a development: it leaves current timelines and stays in history; it may
     name the development that supersedes it."""
@@ -112,12 +90,7 @@ def retract(_args, ident):
 
 
 @blp.route("/<ident>/restoration", methods=["POST"])
-@writes()
-@blp.arguments(schemas.Reason)
-@blp.response(200, schemas.WriteReceipt)
-@blp.doc(security=SECURITY, parameters=[schemas.IF_MATCH])
-@write_rate
-@idempotent
+@write_operation(blp, schemas.Reason, precondition=True)
 def restore(_args, ident):
     """Undo a retraction, with a reason."""
     receipt = service().execute("restore_development", ident, reason=body().get("reason"),

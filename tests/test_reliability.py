@@ -142,3 +142,44 @@ def test_a_killed_server_loses_no_acknowledged_write(store):
     finally:
         kill(process)
     assert converged(env) == []
+
+
+@pytest.mark.postgres
+def test_postgres_stopped_answers_503_and_recovers_without_a_restart():
+    """The database goes away under a running app: reads and writes answer 503 problem+json
+    with Retry-After within a bounded time; when it is back, the same app serves again."""
+    from api import create_app
+    from tests.conftest import POSTGRES, drop_schema, postgres_or_skip
+
+    postgres_or_skip()
+    cluster = subprocess.run("ls /etc/postgresql", shell=True, capture_output=True, text=True).stdout.strip()
+    control = ["pg_ctlcluster", "--skip-systemctl-redirect", cluster, "main"]
+    app = create_app({"DATABASE_URL": f"{POSTGRES}?schema=outage&connect_timeout=2&lock_timeout=2",
+                      "WAIT_TIMEOUT": 1})
+    client = app.test_client()
+    token = app.extensions["timeline"].tokens.create("outage", "historian")
+    headers = {"Authorization": f"Bearer {token}"}
+    assert client.get("/api/v1/timeline").status_code == 200
+    subprocess.run([*control, "stop", "-m", "fast"], check=True, capture_output=True)
+    try:
+        started = time.monotonic()
+        read = client.get("/api/v1/timeline")
+        write = client.post("/api/v1/actors", json={"id": "outage", "name": "Outage", "kind": "other"},
+                            headers=headers)
+        elapsed = time.monotonic() - started
+    finally:
+        subprocess.run([*control, "start"], check=True, capture_output=True)
+    for response in (read, write):
+        assert response.status_code in (401, 503), response.status_code  # no token check without a database
+        assert response.mimetype == "application/problem+json"
+    assert read.status_code == 503 and read.headers["Retry-After"]
+    assert elapsed < 60
+    deadline = time.monotonic() + 30
+    while client.get("/readyz").status_code != 200 and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert client.get("/api/v1/timeline").status_code == 200
+    written = client.post("/api/v1/actors", json={"id": "outage", "name": "Outage", "kind": "other"},
+                          headers=headers)
+    assert written.status_code == 201
+    app.extensions["timeline"].service.close()
+    drop_schema("outage")

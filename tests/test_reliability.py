@@ -183,3 +183,29 @@ def test_postgres_stopped_answers_503_and_recovers_without_a_restart():
     assert written.status_code == 201
     app.extensions["timeline"].service.close()
     drop_schema("outage")
+
+
+def test_a_sqlite_file_locked_beyond_the_busy_timeout_answers_503_and_stays_sound(tmp_path):
+    """Another process holds the write lock longer than the busy timeout: the write answers
+    503 (not 500, no corruption); once the lock is gone the write goes through."""
+    import sqlite3
+
+    from api import create_app
+
+    app = create_app({"DATABASE_URL": f"sqlite:///{tmp_path}/locked.db?timeout=1"})
+    client = app.test_client()
+    headers = {"Authorization": f"Bearer {app.extensions['timeline'].tokens.create('locked', 'historian')}"}
+    actor = {"id": "locked", "name": "Locked", "kind": "other"}
+    other = sqlite3.connect(tmp_path / "locked.db", isolation_level=None)
+    other.execute("BEGIN EXCLUSIVE")
+    try:
+        refused = client.post("/api/v1/actors", json=actor, headers=headers)
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert refused.status_code == 503 and refused.mimetype == "application/problem+json"
+    assert refused.headers["Retry-After"]
+    assert client.post("/api/v1/actors", json=actor, headers=headers).status_code == 201
+    check = sqlite3.connect(tmp_path / "locked.db")
+    assert check.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    check.close()

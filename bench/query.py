@@ -1,0 +1,211 @@
+"""Query benchmark: latency of the main read queries over N developments, in-process.
+
+For each backend, two phases, each in a fresh process:
+
+1. ``build`` (not timed): the 500 actors and N synthetic developments through
+   ``transfer.import_commands``, with ~5% corrections, ~1% retractions and
+   restorations of half of those through ``Chronicle.execute`` (as in
+   ``bench/replay.py``), then ``Projector.catch_up()``.
+2. ``queries``: for each query kind, a few warm-up calls, then up to ``--iterations``
+   calls (or until ``--budget`` seconds are spent on the kind), each with a randomly
+   chosen (seeded) actor, year, date or development number; latency of each call
+   with ``time.perf_counter``:
+
+   - ``timeline``: ``Reader.timeline(TimelineQuery(actors=[one actor],
+     date_from=<Jan 1>, date_to=<Dec 31 of a year>, limit=50))``;
+   - ``timeline as_of``: the same with ``as_of`` a past log position (10-90% of the log);
+   - ``free text``: ``Reader.timeline(TimelineQuery(q="Development <k>:", limit=50))``,
+     which matches one development (every synthetic title also holds
+     "Paschinjan, Пашинян, Փաշինյան", so a name would match them all);
+   - ``actor state``: ``Reader.actor_state(<actor>, at=<a day>)``.
+
+The target is p99 <= 20 ms for each, on SQLite. For every query the SQL statements
+it ran are timed too, and their plans (``EXPLAIN QUERY PLAN`` on SQLite, ``EXPLAIN
+ANALYZE`` on PostgreSQL) are printed for the queries that miss the target.
+
+    PYTHONPATH=. .venv/bin/python bench/query.py --n 1000000 --backend sqlite --json bench/results/query-sqlite.json
+"""
+
+from __future__ import annotations
+
+import random
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench import common  # noqa: E402  (standard library only: the main process stays lean)
+
+CORRECT, RETRACT, RESTORE = 0.05, 0.01, 0.5
+TARGET_P99_MS = 20.0
+KINDS = ("timeline", "timeline as_of", "free text", "actor state")
+WARM_UP = 3
+
+
+def queries_phase(url: str, developments: int, *, iterations: int, budget: float, seed: int) -> dict[str, Any]:
+    from bench.synthetic import ACTORS, actor_slug
+    from events.chronicle import Chronicle
+    from timeline.projector import Projector
+    from timeline.queries import Reader, TimelineQuery
+
+    chronicle = Chronicle(env={"TIMELINE_DATABASE_URL": url})
+    projector = Projector(chronicle)
+    if projector.lag():
+        raise RuntimeError("the projections are not up to date")
+    reader = Reader(projector)
+    view = projector.view
+    head = projector.position()
+    rng = random.Random(seed)
+
+    # Every SQL statement a query runs, with its last parameters and its times.
+    statements: dict[tuple[str, str], dict[str, Any]] = {}
+    recording: dict[str, Any] = {"kind": None}
+    select = view.select
+
+    def timed_select(statement: str, tables: dict[str, str], params: Any = ()) -> list[dict[str, Any]]:
+        started = time.perf_counter()
+        rows = select(statement, tables, params)
+        if recording["kind"] is not None:
+            entry = statements.setdefault((recording["kind"], statement), {"times": [], "rows": 0})
+            entry["times"].append(time.perf_counter() - started)
+            entry["params"], entry["tables"] = list(params), tables
+            entry["rows"] += len(rows)
+        return rows
+
+    view.select = timed_select
+
+    def year() -> int:
+        return rng.randint(1925, 2024)
+
+    def actor() -> str:
+        return actor_slug(rng.randrange(ACTORS))
+
+    def timeline() -> int:
+        y = year()
+        return len(reader.timeline(TimelineQuery(actors=[actor()], date_from=f"{y}-01-01", date_to=f"{y}-12-31",
+                                                 limit=50)).items)
+
+    def timeline_as_of() -> int:
+        y = year()
+        return len(reader.timeline(TimelineQuery(actors=[actor()], date_from=f"{y}-01-01", date_to=f"{y}-12-31",
+                                                 limit=50, as_of=rng.randint(head // 10, head * 9 // 10))).items)
+
+    def free_text() -> int:
+        return len(reader.timeline(TimelineQuery(q=f"Development {rng.randrange(developments)}:", limit=50)).items)
+
+    def actor_state() -> int:
+        state = reader.actor_state(actor(), at=f"{year()}-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}")
+        return state["involvement"]["developments"]
+
+    calls = {"timeline": timeline, "timeline as_of": timeline_as_of, "free text": free_text,
+             "actor state": actor_state}
+    results: dict[str, Any] = {}
+    for kind in KINDS:
+        call = calls[kind]
+        warm_up = time.perf_counter()
+        for _ in range(WARM_UP):  # fewer if the query is slow
+            call()
+            if time.perf_counter() - warm_up > budget / 10:
+                break
+        latencies, sizes = [], []
+        recording["kind"] = kind
+        spent = time.perf_counter()
+        with common.progress_bar(total=iterations, unit="q", desc=kind) as bar:
+            for _ in range(iterations):
+                started = time.perf_counter()
+                sizes.append(call())
+                latencies.append(time.perf_counter() - started)
+                bar.update(1)
+                if time.perf_counter() - spent > budget:
+                    break
+        recording["kind"] = None
+        results[kind] = {**common.summary(latencies), "mean_result_size": round(sum(sizes) / len(sizes), 1),
+                         "statements": []}
+    for (kind, statement), entry in statements.items():
+        plan = explain(view, statement, entry["tables"], entry["params"])
+        results[kind]["statements"].append({
+            "sql": view.dialect.sql(statement, entry["tables"]), "ms": common.summary(entry["times"]),
+            "rows_per_call": round(entry["rows"] / len(entry["times"]), 1), "params": entry["params"],
+            "plan": plan})
+    projector.close()
+    chronicle.close()
+    return {"phase": "queries", "position": head, "queries": results}
+
+
+def explain(view: Any, statement: str, tables: dict[str, str], params: list[Any]) -> list[str]:
+    """The plan of a statement: ``EXPLAIN QUERY PLAN`` (SQLite) as an indented tree, or
+    ``EXPLAIN ANALYZE`` (PostgreSQL)."""
+    sql = view.dialect.sql(statement, tables)
+    postgres = view.dialect.placeholder != "?"
+    with view.datastore.transaction(commit=False) as cursor:
+        cursor.execute(("EXPLAIN ANALYZE " if postgres else "EXPLAIN QUERY PLAN ") + sql, tuple(params))
+        rows = [dict(row) for row in cursor.fetchall()]
+    if postgres:
+        return [next(iter(row.values())) for row in rows]
+    depth = {0: -1}
+    lines = []
+    for row in rows:
+        depth[row["id"]] = depth.get(row["parent"], -1) + 1
+        lines.append("  " * depth[row["id"]] + row["detail"])
+    return lines
+
+
+def main() -> None:
+    p = common.parser(__doc__.split("\n\n")[0], n=1_000_000, backend="sqlite")
+    p.add_argument("--postgres-n", type=int, help="N for PostgreSQL when both backends run (default: --n)")
+    p.add_argument("--iterations", type=int, default=200, help="measured calls of each query")
+    p.add_argument("--budget", type=float, default=60.0,
+                   help="seconds at most per query kind (fewer iterations if a query is slow)")
+    args = p.parse_args()
+    chosen = common.backends(args.backend)
+    facts = common.call(common.machine, "postgres" in chosen)
+    common.print_machine(facts)
+    results: dict[str, Any] = {}
+    with common.Stores() as stores:
+        for backend in chosen:
+            n = args.postgres_n if backend == "postgres" and args.postgres_n else args.n
+            url = stores.url(backend, "query")
+            print(f"{backend}: building a store of {n:,} developments", file=sys.stderr)
+            build = common.run_phase(common.build_store, url, n, seed=args.seed, correct=CORRECT, retract=RETRACT,
+                                     restore=RESTORE, catch_up=True)
+            run = common.run_phase(queries_phase, url, n, iterations=args.iterations, budget=args.budget,
+                                   seed=args.seed)
+            stores.drop(url)
+            for entry in run["queries"].values():
+                entry["met"] = entry["p99"] <= TARGET_P99_MS
+            results[backend] = {"n": n, "build": build, "queries": run}
+
+    print()
+    for backend, r in results.items():
+        build = r["build"]
+        print(f"{backend}: {r['n']:,} developments, {build['events']:,} events ({build['counts']}); built in "
+              f"{build['build_seconds']:,.0f}s, projected in {build['catch_up_seconds']:,.0f}s (not timed); "
+              f"{build['store_mb']} MB")
+    print(common.table(
+        ["backend", "query", "n", "mean ms", "p50 ms", "p99 ms", "max ms", "rows returned", "target p99",
+         "verdict"],
+        [[backend, kind, q["n"], q["mean"], q["p50"], q["p99"], q["max"], q["mean_result_size"],
+          f"≤ {TARGET_P99_MS:.0f} ms", common.verdict(q["met"])]
+         for backend, r in results.items() for kind, q in r["queries"]["queries"].items()]))
+    for backend, r in results.items():
+        for kind, q in r["queries"]["queries"].items():
+            if q["met"]:
+                continue
+            print(f"\n## {backend}: {kind} misses the target (p99 {q['p99']:.1f} ms)")
+            for statement in q["statements"]:
+                ms = statement["ms"]
+                print(f"\n-- {ms['n']} calls, mean {ms['mean']:.1f} ms, p99 {ms['p99']:.1f} ms, "
+                      f"{statement['rows_per_call']} rows per call; last parameters {statement['params']}")
+                print(statement["sql"])
+                print("\n".join("   " + line for line in statement["plan"]))
+    print()
+    print(common.load_note(p for r in results.values() for p in (r["build"], r["queries"])))
+    print(f"Main process peak RSS {common.peak_rss_mb():.0f} MB.")
+    common.write_json(args.json, {"benchmark": "query", "command": common.command_line(), "machine": facts,
+                                  "results": results})
+
+
+if __name__ == "__main__":
+    main()

@@ -29,6 +29,7 @@ ANALYZE`` on PostgreSQL) are printed for the queries that miss the target.
 from __future__ import annotations
 
 import random
+import re
 import sys
 import time
 from pathlib import Path
@@ -68,9 +69,9 @@ def queries_phase(url: str, developments: int, *, iterations: int, budget: float
         started = time.perf_counter()
         rows = select(statement, tables, params)
         if recording["kind"] is not None:
-            entry = statements.setdefault((recording["kind"], statement), {"times": [], "rows": 0})
+            entry = statements.setdefault((recording["kind"], shape(statement)), {"times": [], "rows": 0})
             entry["times"].append(time.perf_counter() - started)
-            entry["params"], entry["tables"] = list(params), tables
+            entry["statement"], entry["params"], entry["tables"] = statement, list(params), tables
             entry["rows"] += len(rows)
         return rows
 
@@ -123,15 +124,21 @@ def queries_phase(url: str, developments: int, *, iterations: int, budget: float
         recording["kind"] = None
         results[kind] = {**common.summary(latencies), "mean_result_size": round(sum(sizes) / len(sizes), 1),
                          "statements": []}
-    for (kind, statement), entry in statements.items():
-        plan = explain(view, statement, entry["tables"], entry["params"])
+    for (kind, _), entry in statements.items():  # the plan of the last call of each statement
+        plan = explain(view, entry["statement"], entry["tables"], entry["params"])
         results[kind]["statements"].append({
-            "sql": view.dialect.sql(statement, entry["tables"]), "ms": common.summary(entry["times"]),
+            "sql": shape(view.dialect.sql(entry["statement"], entry["tables"])), "ms": common.summary(entry["times"]),
             "rows_per_call": round(entry["rows"] / len(entry["times"]), 1), "params": entry["params"],
             "plan": plan})
     projector.close()
     chronicle.close()
     return {"phase": "queries", "position": head, "queries": results}
+
+
+def shape(statement: str) -> str:
+    """A statement with its ``IN (?, ?, ...)`` lists collapsed, so that one query with lists
+    of different lengths counts as one statement."""
+    return re.sub(r"\bIN \((?:\s*(?:\?|%s)\s*,)*\s*(?:\?|%s)\s*\)", "IN (?, …)", statement)
 
 
 def explain(view: Any, statement: str, tables: dict[str, str], params: list[Any]) -> list[str]:
@@ -196,8 +203,10 @@ def main() -> None:
             print(f"\n## {backend}: {kind} misses the target (p99 {q['p99']:.1f} ms)")
             for statement in q["statements"]:
                 ms = statement["ms"]
+                params = statement["params"]
+                shown = params if len(params) <= 8 else [*params[:8], f"... {len(params)} in all"]
                 print(f"\n-- {ms['n']} calls, mean {ms['mean']:.1f} ms, p99 {ms['p99']:.1f} ms, "
-                      f"{statement['rows_per_call']} rows per call; last parameters {statement['params']}")
+                      f"{statement['rows_per_call']} rows per call; last parameters {shown}")
                 print(statement["sql"])
                 print("\n".join("   " + line for line in statement["plan"]))
     print()

@@ -2,10 +2,13 @@
 
 Each command validates its input against :mod:`events.rules`, changes aggregates in
 memory and saves them in one transaction, so a refused command changes nothing.
+Single commands sent by concurrent threads are saved together (group commit), so a busy
+server pays one commit for many writes.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Mapping
 from typing import Any, NamedTuple
 from uuid import UUID, uuid4
@@ -66,6 +69,7 @@ class Chronicle(Application[UUID]):
     def __init__(self, env: EnvType | None = None) -> None:
         super().__init__(env)
         self._registered: set[str] = set()
+        self._group = _GroupCommit(self)
 
     def construct_env(self, name: str, env: EnvType | None = None) -> Environment:
         """Adds the library's persistence settings for ``TIMELINE_DATABASE_URL``."""
@@ -74,42 +78,42 @@ class Chronicle(Application[UUID]):
         environment.update({f"{name.upper()}_{k}": v for k, v in library_settings(self.database_url).items()})
         return environment
 
-    # Commands, one method each; each runs as a batch of one.
+    # Commands, one method each; each runs as a batch of one, grouped with concurrent ones.
 
     def register_actor(self, details: Mapping[str, Any], *, recorded_by: str) -> Receipt:
-        return self.execute([("register_actor", details)], recorded_by=recorded_by)[0]
+        return self._group.submit("register_actor", details, recorded_by)
 
     def correct_actor(self, actor: str, changes: Mapping[str, Any], *, reason: str, recorded_by: str,
                       expected_version: int | None = None) -> Receipt:
         args = {"id": actor, "changes": changes, "reason": reason, "expected_version": expected_version}
-        return self.execute([("correct_actor", args)], recorded_by=recorded_by)[0]
+        return self._group.submit("correct_actor", args, recorded_by)
 
     def record_development(self, details: Mapping[str, Any], *, recorded_by: str) -> Receipt:
-        return self.execute([("record_development", details)], recorded_by=recorded_by)[0]
+        return self._group.submit("record_development", details, recorded_by)
 
     def correct_development(self, development: UUID | str, changes: Mapping[str, Any], *, reason: str,
                             recorded_by: str, sources: Iterable[Any] = (),
                             expected_version: int | None = None) -> Receipt:
         args = {"id": development, "changes": changes, "reason": reason, "sources": list(sources),
                 "expected_version": expected_version}
-        return self.execute([("correct_development", args)], recorded_by=recorded_by)[0]
+        return self._group.submit("correct_development", args, recorded_by)
 
     def add_source(self, development: UUID | str, source: Mapping[str, Any], *, recorded_by: str,
                    expected_version: int | None = None) -> Receipt:
         args = {"id": development, "source": source, "expected_version": expected_version}
-        return self.execute([("add_source", args)], recorded_by=recorded_by)[0]
+        return self._group.submit("add_source", args, recorded_by)
 
     def retract_development(self, development: UUID | str, *, reason: str, recorded_by: str,
                             superseded_by: UUID | str | None = None,
                             expected_version: int | None = None) -> Receipt:
         args = {"id": development, "reason": reason, "superseded_by": superseded_by,
                 "expected_version": expected_version}
-        return self.execute([("retract_development", args)], recorded_by=recorded_by)[0]
+        return self._group.submit("retract_development", args, recorded_by)
 
     def restore_development(self, development: UUID | str, *, reason: str, recorded_by: str,
                             expected_version: int | None = None) -> Receipt:
         args = {"id": development, "reason": reason, "expected_version": expected_version}
-        return self.execute([("restore_development", args)], recorded_by=recorded_by)[0]
+        return self._group.submit("restore_development", args, recorded_by)
 
     def execute(self, commands: Iterable[tuple[str, Mapping[str, Any]]], *, recorded_by: str) -> list[Receipt]:
         """Carries out commands as one transaction: all of them are stored, or none.
@@ -183,6 +187,85 @@ class Chronicle(Application[UUID]):
         if not isinstance(aggregate, kind):
             raise NotFound(label, name or ident)
         return aggregate
+
+
+class _Pending:
+    """A single command waiting for the next group commit, and then its outcome."""
+
+    __slots__ = ("command", "args", "recorded_by", "outcome")
+
+    def __init__(self, command: str, args: Mapping[str, Any], recorded_by: str):
+        self.command, self.args, self.recorded_by = command, args, recorded_by
+        self.outcome: Any = None
+        """The receipt, or the error to raise."""
+
+
+class _GroupCommit:
+    """Group commit: the single commands that threads send while a save is under way are
+    saved together in the next one, in one transaction. The thread that gets the save
+    lock saves whatever is queued; the others find their outcome ready.
+
+    A command the group refuses is run again alone after the group is stored, and if the
+    group's save clashes with another process every command runs alone, so each answer
+    is what running the commands one after another would have given.
+    """
+
+    def __init__(self, chronicle: Chronicle):
+        self.chronicle = chronicle
+        self.queue: list[_Pending] = []
+        self.queue_lock = threading.Lock()
+        self.save_lock = threading.Lock()
+
+    def submit(self, command: str, args: Mapping[str, Any], recorded_by: str) -> Receipt:
+        pending = _Pending(command, args, recorded_by)
+        with self.queue_lock:
+            self.queue.append(pending)
+        with self.save_lock:
+            if pending.outcome is None:
+                with self.queue_lock:
+                    group, self.queue = self.queue, []
+                try:
+                    self._save(group)
+                except Exception as error:  # the store failed: every waiting command hears it
+                    for waiting in group:
+                        waiting.outcome = waiting.outcome or error
+        outcome = pending.outcome
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    def _save(self, group: list[_Pending]) -> None:
+        if len(group) == 1:
+            return self._alone(group[0])
+        batch = _Batch(self.chronicle, "")
+        staged: list[tuple[_Pending, tuple[UUID, Receipt]]] = []
+        alone: list[_Pending] = []
+        for pending in group:
+            batch.recorded_by = pending.recorded_by
+            try:
+                batch.run(len(staged), pending.command, pending.args)
+            except Exception:  # noqa: BLE001 - it will hear its own error when it runs alone
+                alone.append(pending)
+            else:
+                staged.append((pending, batch.receipts[-1]))
+        try:
+            recordings = self.chronicle.save(*(e for a in batch.aggregates.values() for e in a.collect_events()))
+        except IntegrityError:  # another process wrote to one of these streams meanwhile
+            staged, alone = [], group
+            recordings = []
+        positions = {(r.domain_event.originator_id, r.domain_event.originator_version): r.notification.id
+                     for r in recordings}
+        for pending, (ident, receipt) in staged:
+            pending.outcome = receipt._replace(position=positions.get((ident, receipt.version)))
+        for pending in alone:
+            self._alone(pending)
+
+    def _alone(self, pending: _Pending) -> None:
+        try:
+            pending.outcome = self.chronicle.execute([(pending.command, pending.args)],
+                                                     recorded_by=pending.recorded_by)[0]
+        except Exception as error:
+            pending.outcome = error
 
 
 class _Batch:

@@ -34,6 +34,9 @@ class Projector:
         self.named = names is not None
         self.batch_size = batch_size
         self._lock = threading.Lock()
+        self._reached = 0
+        """A position every projection is known to have reached: a write that another
+        thread has projected already needs no query."""
         for projection in self.projections:
             projection.ensure_tables()
 
@@ -47,10 +50,16 @@ class Projector:
     def catch_up(self, until: int | None = None, progress: Progress = lambda n: None) -> int:
         """Processes the log up to ``until`` (default: its current end); returns how
         many events were applied. Safe to call from several threads and processes."""
+        if until is not None and until <= self._reached:
+            return 0
         head = self.chronicle.recorder.max_notification_id() or 0
         until = head if until is None else min(until, head)
         with self._lock:
-            return self._catch_up(self.projections, until, progress)
+            if until <= self._reached:
+                return 0
+            applied = self._catch_up(self.projections, until, progress)
+            self._reached = max(self._reached, until)
+            return applied
 
     def _catch_up(self, projections: list[ReadModel], until: int, progress: Progress) -> int:
         """Reads each batch of the log once, decodes each event once, and applies the
@@ -115,6 +124,7 @@ class Projector:
         """Drops the tables of these projections and replays the whole log into them (the
         tamper-evidence chain only when named)."""
         targets = [p for p in self.projections if self.named or p.replayable]
+        self._reached = 0  # writes meanwhile wait for the rebuilt tables
         for projection in targets:
             projection.drop_tables()
             projection.create_tables(indexes=False)

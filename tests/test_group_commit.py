@@ -1,0 +1,139 @@
+"""Group commit: single commands that concurrent threads send while a save is under way
+are stored together in one transaction, and every thread hears exactly what running the
+commands one after another would have told it."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+
+from events.chronicle import Chronicle, Receipt
+from events.errors import Conflict, InvalidInput, StaleVersion
+from tests.test_development import ACTORS, development
+
+
+@pytest.fixture
+def timeline(chronicle: Chronicle) -> Chronicle:
+    chronicle.execute([("register_actor", actor) for actor in ACTORS], recorded_by="setup")
+    return chronicle
+
+
+class HeldSave:
+    """Holds the chronicle's first save until released, so that the commands sent meanwhile
+    queue up and are stored as one group; counts the saves (one per transaction)."""
+
+    def __init__(self, chronicle: Chronicle, monkeypatch: pytest.MonkeyPatch):
+        self.chronicle, self.saves, self.release = chronicle, 0, threading.Event()
+        save = chronicle.save
+
+        def held(*objects: Any, **kwargs: Any) -> Any:
+            self.saves += 1
+            if self.saves == 1:
+                self.release.wait(10)
+            return save(*objects, **kwargs)
+
+        monkeypatch.setattr(chronicle, "save", held)
+
+    def run(self, first: Callable[[], Any], queued: list[Callable[[], Any]]) -> list[Any]:
+        """Runs ``first``, then the ``queued`` commands while its save is held; answers
+        each command's receipt or error, in the order of ``queued``."""
+        with ThreadPoolExecutor(len(queued) + 1) as pool:
+            head = pool.submit(outcome, first)
+            while self.saves == 0:
+                time.sleep(0.001)
+            futures = []
+            for command in queued:  # one at a time, so the group keeps this order
+                futures.append(pool.submit(outcome, command))
+                while len(self.chronicle._group.queue) < len(futures):
+                    time.sleep(0.001)
+            self.release.set()
+            head.result()
+            return [f.result() for f in futures]
+
+
+def outcome(command: Callable[[], Any]) -> Any:
+    try:
+        return command()
+    except Exception as error:  # noqa: BLE001 - the error is the answer under test
+        return error
+
+
+def positions(timeline: Chronicle) -> list[int]:
+    return [n.id for n in timeline.recorder.select_notifications(0, 10_000)]
+
+
+def test_concurrent_commands_are_stored_in_one_transaction(timeline, monkeypatch):
+    held = HeldSave(timeline, monkeypatch)
+    before = positions(timeline)
+    receipts = held.run(
+        lambda: timeline.record_development(development(title="First"), recorded_by="alice"),
+        [lambda i=i: timeline.record_development(development(title=f"Queued {i}"), recorded_by=f"writer{i}")
+         for i in range(12)])
+    assert held.saves == 2, "the first save, then the twelve queued commands together"
+    assert all(isinstance(r, Receipt) and r.created and r.version == 1 for r in receipts)
+    stored = positions(timeline)[len(before) + 1:]
+    assert [r.position for r in receipts] == stored, "each receipt names its own event's position"
+    for i, receipt in enumerate(receipts):
+        development_ = timeline.development(receipt.id)
+        assert (development_.title, development_.recorded_by) == (f"Queued {i}", f"writer{i}")
+
+
+def test_a_group_answers_each_command_as_if_they_had_run_one_after_another(timeline, monkeypatch):
+    existing = timeline.record_development(development(title="Existing"), recorded_by="alice")
+    again = str(uuid.uuid4())
+    held = HeldSave(timeline, monkeypatch)
+    before = len(positions(timeline))
+    correction = {"title": "Existing, corrected"}
+    answers = held.run(
+        lambda: timeline.record_development(development(title="First"), recorded_by="alice"),
+        [
+            lambda: timeline.record_development(development(id=again, title="Once"), recorded_by="bob"),
+            lambda: timeline.record_development(development(when="not a date"), recorded_by="bob"),
+            lambda: timeline.record_development(development(id=again, title="Once"), recorded_by="bob"),
+            lambda: timeline.record_development(development(id=again, title="Other"), recorded_by="bob"),
+            lambda: timeline.correct_development(existing.id, correction, reason="typo", recorded_by="carol",
+                                                 expected_version=1),
+            lambda: timeline.add_source(existing.id, {"citation": "Second agency"}, recorded_by="dave",
+                                        expected_version=1),
+            lambda: timeline.add_source(existing.id, {"citation": "Third agency"}, recorded_by="erin",
+                                        expected_version=2),
+        ])
+    recorded, invalid, repeated, conflicting, corrected, stale, sourced = answers
+    assert recorded.created and recorded.version == 1
+    assert isinstance(invalid, InvalidInput) and "when" in invalid.errors
+    assert isinstance(repeated, Receipt) and not repeated.created and repeated.position is None
+    assert repeated.id == again and repeated.version == 1
+    assert isinstance(conflicting, Conflict)
+    assert corrected.version == 2
+    assert isinstance(stale, StaleVersion)
+    assert sourced.version == 3
+    assert len(positions(timeline)) == before + 4, "First, Once, the correction and the third source"
+    stored = timeline.development(existing.id)
+    assert stored.title == "Existing, corrected"
+    assert [s["citation"] for s in stored.sources][-1] == "Third agency"
+    assert "Second agency" not in [s["citation"] for s in stored.sources]
+
+
+def test_a_store_failure_reaches_every_command_of_the_group_and_stores_none(timeline, monkeypatch):
+    held = HeldSave(timeline, monkeypatch)
+    before = positions(timeline)
+    original = timeline.recorder.insert_events
+    calls = []
+
+    def failing(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        if len(calls) > 1:
+            raise OSError("disk unplugged")
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(timeline.recorder, "insert_events", failing)
+    answers = held.run(lambda: timeline.record_development(development(), recorded_by="alice"),
+                       [lambda: timeline.record_development(development(), recorded_by="bob") for _ in range(3)])
+    assert all(isinstance(a, OSError) for a in answers)
+    assert len(positions(timeline)) == len(before) + 1, "only the first, saved before the failure"

@@ -11,6 +11,7 @@ import pytest
 from events.chronicle import Chronicle
 
 POSTGRES = os.environ.get("TIMELINE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+REDIS = os.environ.get("TIMELINE_TEST_REDIS", "redis://127.0.0.1:6379/0")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
@@ -23,6 +24,20 @@ def postgres_or_skip() -> None:
     except psycopg.OperationalError as error:
         message = f"PostgreSQL at {POSTGRES} is not reachable ({error}); start it with: " \
                   "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+def redis_or_skip() -> None:
+    """Skips when Redis is not reachable; under CI that is a failure instead."""
+    import redis
+
+    try:
+        redis.Redis.from_url(REDIS, socket_connect_timeout=3).ping()
+    except redis.ConnectionError as error:
+        message = f"Redis at {REDIS} is not reachable ({error}); start it with: " \
+                  "redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save '' --appendonly no"
         if IN_CI:
             pytest.fail(message)
         pytest.skip(message)
@@ -61,16 +76,17 @@ def memory_chronicle() -> Chronicle:
     chronicle.close()
 
 
-_skipped_postgres: list[str] = []
+_skipped_services: list[str] = []
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
-    if report.skipped and "postgres" in report.keywords:
-        _skipped_postgres.append(report.nodeid)
+    if report.skipped and ("postgres" in report.keywords or "redis" in report.keywords):
+        _skipped_services.append(report.nodeid)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """Under CI a skipped PostgreSQL test fails the run: the scale-out store must be tested."""
-    if IN_CI and _skipped_postgres:
-        print(f"\nCI: {len(_skipped_postgres)} PostgreSQL tests were skipped, e.g. {_skipped_postgres[0]}")
+    """Under CI a skipped PostgreSQL or Redis test fails the run: the scale-out store and
+    the shared rate limit must be tested."""
+    if IN_CI and _skipped_services:
+        print(f"\nCI: {len(_skipped_services)} PostgreSQL/Redis tests were skipped, e.g. {_skipped_services[0]}")
         session.exitstatus = pytest.ExitCode.TESTS_FAILED

@@ -1,7 +1,8 @@
 """The API behind a real ``timeline serve`` (gunicorn, 2 gthread workers of 8 threads) on
 127.0.0.1 and a SQLite file store: concurrent writes with the same ``If-Match``,
 concurrent ``Idempotency-Key`` retries, Server-Sent Events resumed with
-``Last-Event-ID``, and open streams that must not starve other requests."""
+``Last-Event-ID``, open streams that must not starve other requests, and a write rate
+limit shared by the workers through Redis."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -21,6 +23,8 @@ from typing import Any
 
 import pytest
 import requests
+
+from tests.conftest import REDIS, redis_or_skip
 
 pytestmark = pytest.mark.slow
 
@@ -46,6 +50,7 @@ class Server:
     url: str
     tokens: dict[str, str]
     log: Path
+    env: dict[str, str]
 
     def auth(self, who: str = "historian", **headers: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.tokens[who]}", **headers}
@@ -82,7 +87,7 @@ def start_server(tmp_path: Path) -> Iterator[Callable[..., Server]]:
             process = subprocess.Popen([TIMELINE, "serve", "--port", str(port), "--workers", "2", "--threads", "8"],
                                        env=env, stdout=out, stderr=subprocess.STDOUT)
         processes.append(process)
-        server = Server(f"http://127.0.0.1:{port}", tokens, log)
+        server = Server(f"http://127.0.0.1:{port}", tokens, log, env)
         deadline = time.monotonic() + 30
         while True:
             assert process.poll() is None, f"the server exited:\n{log.read_text()}"
@@ -263,3 +268,23 @@ def test_replay_without_a_body_from_a_real_client(start_server):
         assert response.status == 200, response.read()
     finally:
         connection.close()
+
+
+@pytest.mark.redis
+def test_the_write_rate_limit_is_shared_by_the_workers_through_redis(start_server):
+    """With ``memory://`` each worker counts alone (the README says so); with Redis the
+    two workers share one budget per token."""
+    redis_or_skip()
+    server = start_server(RATELIMIT_STORAGE_URI=REDIS, WRITE_RATE_LIMIT="10 per minute")
+    name = f"limited-{uuid.uuid4().hex[:8]}"  # a fresh budget in the shared store
+    token = run(["token", "create", name, "--role", "historian"], server.env)
+    before = server.log_length()
+    answers = concurrently(40, lambda n: requests.post(
+        server.url + "/api/v1/developments", json={**DEVELOPMENT, "title": f"Limited {n}"},
+        headers={"Authorization": f"Bearer {token}", "Connection": "close"}, timeout=TIMEOUT))
+    statuses = sorted(a.status_code for a in answers)
+    assert statuses == [201] * 10 + [429] * 30
+    refused = next(a for a in answers if a.status_code == 429)
+    assert refused.headers["Content-Type"] == "application/problem+json"
+    assert int(refused.headers["Retry-After"]) > 0
+    assert server.log_length() == before + 10, "a refused write stores nothing"

@@ -13,6 +13,7 @@ from werkzeug.exceptions import HTTPException
 
 from api import auth, problems, web
 from api.extension import Timeline, api, limiter
+from api.json import JSONProvider
 from api.settings import from_environment
 from api.views.common import PreconditionMissing, precondition_required
 from events.errors import RecordError
@@ -43,10 +44,8 @@ def create_app(settings: dict[str, Any] | None = None) -> Flask:
         OPENAPI_SWAGGER_UI_URL="/docs/static/",
         RATELIMIT_STORAGE_URI=config["RATELIMIT_STORAGE_URI"],
         RATELIMIT_HEADERS_ENABLED=False,
-        JSON_SORT_KEYS=False,
     )
-    app.json.sort_keys = False
-    app.json.ensure_ascii = False
+    app.json = JSONProvider(app)
     Timeline(app, config)
     limiter.init_app(app)
     CORS(app, resources={r"/api/*": {"origins": "*", "methods": ["GET", "HEAD", "OPTIONS"]}})

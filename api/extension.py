@@ -28,6 +28,11 @@ class Blueprint(SmorestBlueprint):
 
     ARGUMENTS_PARSER = FlaskParser(unknown=ma.RAISE)
 
+    def arguments(self, schema, *args, **kwargs):
+        """Each schema is instantiated once: webargs would build (and deep-copy the fields
+        of) a new instance of a schema class on every request."""
+        return super().arguments(schema() if isinstance(schema, type) else schema, *args, **kwargs)
+
 
 class ProblemApi(Api):
     """flask-smorest's Api, with errors as problem details that keep their headers, and

@@ -9,7 +9,7 @@ import swagger_ui_bundle
 from flask import Flask, request, send_from_directory
 from flask_cors import CORS
 from eventsourcing.persistence import PersistenceError
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import BadRequest, HTTPException
 
 from api import auth, problems, web
 from api.extension import Timeline, api, limiter
@@ -18,6 +18,9 @@ from api.settings import from_environment
 from api.views.common import PreconditionMissing, precondition_required
 from events.errors import RecordError
 from timeline.queries import BadQuery
+
+MAX_DEPTH = 32
+"""How deep a request body may nest: the record's shapes need four levels."""
 
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -72,12 +75,27 @@ def create_app(settings: dict[str, Any] | None = None) -> Flask:
 
     @app.before_request
     def json_only():
-        """A body must be JSON (415); routing errors (404, 405) and bodiless requests go on."""
+        """A body must be JSON (415) that the parser can read (400): nesting near
+        Python's recursion limit or an integer of more than 4300 digits would otherwise
+        escape the argument parser, which reads the body again, as a server error.
+        Routing errors (404, 405) and bodiless requests go on."""
         has_body = bool(request.content_length) or "chunked" in request.headers.get("Transfer-Encoding", "")
-        if request.routing_exception is None and has_body and request.mimetype != "application/json":
+        if request.routing_exception is not None or not has_body:
+            return None
+        if request.mimetype != "application/json":
             return problems.problem(415, "Unsupported media type", "send the body as application/json",
                                     errors={"Content-Type": ["must be application/json"]})
-        return None
+        try:
+            document = request.get_json()
+        except BadRequest:
+            reason = "is not valid JSON"
+        except RecursionError:
+            reason = "is nested too deeply"
+        else:
+            if not _nests_beyond(document, MAX_DEPTH):
+                return None
+            reason = f"nests more than {MAX_DEPTH} levels deep"
+        return problems.problem(400, "Bad request", f"the body {reason}", errors={"body": [reason]})
 
     @app.after_request
     def secure(response):
@@ -86,3 +104,15 @@ def create_app(settings: dict[str, Any] | None = None) -> Flask:
         return response
 
     return app
+
+
+def _nests_beyond(document: Any, limit: int) -> bool:
+    """Whether JSON nests deeper than ``limit`` (looked at without recursion)."""
+    pending = [(document, 1)]
+    while pending:
+        value, depth = pending.pop()
+        if isinstance(value, (dict, list)):
+            if depth > limit:
+                return True
+            pending.extend((item, depth + 1) for item in (value.values() if isinstance(value, dict) else value))
+    return False

@@ -3,9 +3,10 @@ status, detail, and for bad input an ``errors`` member naming each bad field."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from flask import Response, current_app, json
+from flask import Response, current_app
 from werkzeug.exceptions import HTTPException
 
 from events.errors import Conflict, InvalidInput, NotFound, RecordError, StaleVersion
@@ -18,11 +19,15 @@ PROBLEM_TYPE = "application/problem+json"
 
 def problem(status: int, title: str, detail: str, *, errors: dict[str, Any] | None = None,
             headers: dict[str, str] | None = None, **extra: Any) -> Response:
+    """A problem response, encoded by the standard library: a bad field name may hold
+    an unpaired surrogate, which UTF-8 cannot carry (msgspec refuses it); it goes out as
+    its JSON escape (``\\ud800``), as the client sent it."""
     body: dict[str, Any] = {"type": PROBLEM_TYPES + title.lower().replace(" ", "-"), "title": title,
                             "status": status, "detail": detail, **extra}
     if errors:
         body["errors"] = errors
-    response = Response(json.dumps(body), status=status, mimetype=PROBLEM_TYPE)
+    data = json.dumps(body, ensure_ascii=False).encode("utf-8", "backslashreplace")
+    response = Response(data, status=status, mimetype=PROBLEM_TYPE)
     response.headers.update(headers or {})
     return response
 
@@ -87,22 +92,22 @@ def from_bad_query(error: BadQuery) -> Response:
     return problem(400, "Bad query", str(error), errors={error.field: [str(error).split(": ", 1)[-1]]})
 
 
-def _flatten(messages: Any, prefix: str = "") -> dict[str, list[str]]:
+def _flatten(messages: Any, prefix: str = "", *, located: bool = True) -> dict[str, list[str]]:
     """webargs nests errors by location (``{"query": {"limit": [...]}}``); flatten them
-    to field paths."""
+    to field paths. The location is the outermost level only: a body may well have a
+    field named ``json`` or ``query``."""
     if isinstance(messages, list):
         if all(isinstance(m, str) for m in messages):
             return {prefix or "body": messages}
         return {f"{prefix}[{i}]": m for i, m in enumerate(messages)}  # pragma: no cover
     flat: dict[str, list[str]] = {}
     for key, value in messages.items():
-        key = str(key)
-        if not prefix and key in ("json", "query", "querystring", "headers", "form"):
-            flat.update(_flatten(value, ""))
+        if located and key in ("json", "query", "querystring", "headers", "form"):
+            flat.update(_flatten(value, "", located=False))
             continue
-        path = f"{prefix}.{key}" if prefix and not key.isdigit() else f"{prefix}[{key}]" if prefix else key
+        path = (f"{prefix}[{key}]" if isinstance(key, int) else f"{prefix}.{key}") if prefix else str(key)
         if isinstance(value, dict):
-            flat.update(_flatten(value, path))
+            flat.update(_flatten(value, path, located=False))
         else:
             flat[path] = [str(v) for v in value] if isinstance(value, list) else [str(value)]
     return flat

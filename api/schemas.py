@@ -127,7 +127,8 @@ class ActorCorrection(Schema):
 
 
 class AsOf(Schema):
-    as_of = Str(metadata={"description": "Record time: a log position or an RFC 3339 timestamp"})
+    as_of = Str(validate=validate.Length(max=64),
+                metadata={"description": "Record time: a log position or an RFC 3339 timestamp"})
     min_position = fields.Integer(validate=validate.Range(min=0, max=2**63 - 1),
                                   metadata={"description": "Wait (bounded) until the read model has this position"})
 
@@ -144,7 +145,7 @@ class TimelineArgs(AsOf):
     q = Str(validate=validate.Length(1, 200), metadata={"description": "Free text over title, summary and actor names"})
     order = Str(load_default="asc", validate=OneOf(["asc", "desc"]))
     limit = fields.Integer(load_default=50, validate=validate.Range(1, 500))
-    cursor = Str()
+    cursor = Str(validate=validate.Length(max=256))
     format = Str(load_default="json", validate=OneOf(["json", "csv", "jsonl", "timelinejs"]))
 
 

@@ -8,6 +8,7 @@ server pays one commit for many writes.
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Iterable, Mapping
 from typing import Any, NamedTuple
@@ -22,6 +23,7 @@ from events.actor import Actor
 from events.development import Development
 from events.errors import Conflict, InvalidInput, NotFound, RecordError, StaleVersion
 from events.storage import database_url, library_settings
+from events.values import SLUG
 
 Aggregate = Actor | Development
 
@@ -312,6 +314,8 @@ class _Batch:
 
     def correct_actor(self, args: Mapping[str, Any]) -> None:
         slug = _required(args, "id")
+        if not isinstance(slug, str) or not re.fullmatch(SLUG, slug):  # never registered; and uuid5 needs UTF-8
+            raise NotFound("actor", slug)
         actor = self._load(Actor.create_id(slug), Actor, "actor", args, name=slug)
         changes = args.get("changes")
         if not isinstance(changes, Mapping) or not changes:

@@ -22,7 +22,8 @@ import edtf
 from events.errors import InvalidInput
 
 MAX_LENGTH = 100
-_ISO = re.compile(r"(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?([~?%])?")
+_ISO = re.compile(r"(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?([~?%])?", re.ASCII)
+"""ASCII digits only: EDTF is ASCII, and ``int`` would read ``٢٠٢٣`` or ``２０２３`` as 2023."""
 _QUALIFIERS = re.compile(r"[~?%]")
 
 
@@ -75,7 +76,7 @@ _SEASONS = {21: (3, 5), 22: (6, 8), 23: (9, 11), 24: (12, 2)}
 def _parse_season(text: str) -> FuzzyDate | None:
     """Spring, summer, autumn and winter (``2023-21`` .. ``2023-24``), which edtf gets
     wrong for winter (it gives December only)."""
-    match = re.fullmatch(r"(\d{4})-(2[1-4])([~?%])?", text)
+    match = re.fullmatch(r"(\d{4})-(2[1-4])([~?%])?", text, re.ASCII)
     if not match or int(match[1]) == 0:
         return None
     year, (first_month, last_month) = int(match[1]), _SEASONS[int(match[2])]

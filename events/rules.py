@@ -29,15 +29,17 @@ _FORMATS = {
     _CLEAN: "must not contain NUL characters or unpaired surrogates",
     "^[a-z0-9]+(?:[-_.][a-z0-9]+)*$": "must be an actor id like 'armenia' or 'united-states'",
     "^[A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8})*$": "must be a BCP 47 language tag like 'de' or 'hy'",
-    "^https?://[^\\s\\x00]+$": "must be an http(s) URL",
+    "^https?://[^\\s\\x00\\ud800-\\udfff]+$": "must be an http(s) URL",
     "^[a-z0-9_-]+(?:\\.[a-z0-9_-]+)*$": "must be a dotted name like 'membership.csto'",
     "^[A-Z]{3}$": "must be an ISO 3166-1 alpha-3 country code like 'ARM'",
     "^Q[1-9][0-9]*$": "must be a Wikidata id like 'Q399'",
 }
 _WHERE = re.compile(r"^(?P<message>.*?)(?: - at `(?P<key>[^`]*)` in `\$(?P<mapping>[^`]*)`| - at `\$(?P<path>[^`]*)`)?$", re.S)
-_FIELD_NAMED = re.compile(r"Object (missing required|contains unknown) field `([^`]*)`")
+_FIELD_NAMED = re.compile(r"Object (missing required|contains unknown) field `(.*)`$", re.S)
 _REGEX = re.compile(r"Expected `str` matching regex '(.*)'$", re.S)
 _LENGTH = re.compile(r"Expected `(str|array|object)` of length (>=|<=) (\d+)")
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+_INFINITE = re.compile(r"Expected `float` [<>]= -?1\.7976931348623157e\+308$")
 
 
 def convert(data: object, shape: Any, field: str = "") -> Any:
@@ -47,9 +49,29 @@ def convert(data: object, shape: Any, field: str = "") -> Any:
         return msgspec.convert(data, shape)
     except msgspec.ValidationError as error:
         path, message = _explain(str(error))
-        if field:
-            path = field if path == "body" else f"{field}{path}" if path.startswith("[") else f"{field}.{path}"
-        raise InvalidInput.of(path, message) from None
+    except UnicodeEncodeError:
+        path, message = _unpaired(data)
+    if field:
+        path = field if path == "body" else f"{field}{path}" if path.startswith("[") else f"{field}.{path}"
+    raise InvalidInput.of(path, message) from None
+
+
+def _unpaired(data: object) -> tuple[str, str]:
+    """Where the first unpaired surrogate is, and why that is wrong: msgspec encodes field
+    names and vocabulary terms as UTF-8 to look them up, and fails without saying where."""
+    pending: list[tuple[str, object]] = [("", data)]
+    while pending:
+        path, value = pending.pop()
+        if isinstance(value, str) and _SURROGATE.search(value):
+            return path or "body", _FORMATS[_CLEAN]
+        items = value.items() if isinstance(value, Mapping) else enumerate(value) if isinstance(value, list) else ()
+        inner = []
+        for key, item in items:
+            if isinstance(key, str) and _SURROGATE.search(key):
+                return path or "body", "has a field name with an unpaired surrogate"
+            inner.append((f"{path}[{key}]" if isinstance(key, int) else f"{path}.{key}" if path else key, item))
+        pending.extend(reversed(inner))
+    return "body", _FORMATS[_CLEAN]
 
 
 def _explain(raw: str) -> tuple[str, str]:
@@ -69,6 +91,8 @@ def _explain(raw: str) -> tuple[str, str]:
             message = "must not be empty"
         else:
             message = f"must have {'at least' if length[2] == '>=' else 'at most'} {length[3]} {noun}"
+    elif _INFINITE.match(message):
+        message = "must be a finite number"
     elif message.startswith("Invalid RFC3339 encoded date"):
         message = "must be a calendar date like 2023-09-20"
     elif message.startswith("Invalid enum value"):

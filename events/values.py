@@ -7,6 +7,7 @@ span fields or need the record (dates, registered actors) live in :mod:`events.r
 
 from __future__ import annotations
 
+import sys
 from datetime import date
 from typing import Annotated, Union
 from uuid import UUID
@@ -28,17 +29,21 @@ Name = text(200, 1)
 ShortText = text(500)
 LongText = text(5000)
 Tag = text(64, 1)
-Slug = Annotated[str, Meta(pattern=r"^[a-z0-9]+(?:[-_.][a-z0-9]+)*$", max_length=64)]
+SLUG = r"^[a-z0-9]+(?:[-_.][a-z0-9]+)*$"
+Slug = Annotated[str, Meta(pattern=SLUG, max_length=64)]
 """An actor's id: lower-case letters, digits and single ``-``, ``_`` or ``.`` between them."""
 LanguageTag = Annotated[str, Meta(pattern=r"^[A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8})*$", max_length=35)]
 """A BCP 47 language tag such as ``de``, ``hy`` or ``az-Latn``."""
-Url = Annotated[str, Meta(pattern=r"^https?://[^\s\x00]+$", max_length=2000)]
+Url = Annotated[str, Meta(pattern=r"^https?://[^\s\x00\ud800-\udfff]+$", max_length=2000)]
 EdtfText = text(100, 1)
 Attribute = Annotated[str, Meta(pattern=r"^[a-z0-9_-]+(?:\.[a-z0-9_-]+)*$", max_length=200)]
 """A dotted attribute name such as ``membership.csto``."""
 CountryCode = Annotated[str, Meta(pattern=r"^[A-Z]{3}$")]
 WikidataId = Annotated[str, Meta(pattern=r"^Q[1-9][0-9]*$")]
-EffectValue = Union[text(500), int, float, bool, None]
+Finite = Annotated[float, Meta(ge=-sys.float_info.max, le=sys.float_info.max)]
+"""A float that JSON can carry: Python's parser reads ``NaN``, ``Infinity`` and ``1e400``,
+which no JSON reader of the record could read back."""
+EffectValue = Union[text(500), int, Finite, bool, None]
 
 
 class Value(Struct, forbid_unknown_fields=True, omit_defaults=True):

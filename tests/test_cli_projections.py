@@ -212,6 +212,26 @@ def test_a_refused_batch_of_one_stores_nothing(store, tmp_path):
     assert store.events() == 0
 
 
+def test_bytes_that_are_not_utf8_are_a_refused_line_not_a_crash(store, tmp_path):
+    path = write_lines(tmp_path / "in.jsonl", actor("first"), actor("second"))
+    with path.open("ab") as stream:
+        stream.write(b'{"register_actor": {"id": "third", "name": "Bad \xff\xfe name", "kind": "state"}}\n')
+    result = store("import", str(path))
+    assert result.exit_code == 1
+    assert f"{path}:3: name: must not contain NUL characters or unpaired surrogates" in result.stderr
+    assert store.events() == 0
+
+
+def test_an_event_log_that_is_not_utf8_is_refused_in_one_line(seeded, tmp_path):
+    assert seeded("export", str(tmp_path / "log.jsonl")).exit_code == 0
+    damaged = (tmp_path / "log.jsonl").read_bytes().replace(b"Armenia", b"Armen\xffa", 1)
+    (tmp_path / "damaged.jsonl").write_bytes(damaged)
+    copy = Store(tmp_path / "copy.db")
+    result = copy("import", str(tmp_path / "damaged.jsonl"))
+    assert result.exit_code == 1 and "is not UTF-8" in result.stderr
+    assert isinstance(result.exception, SystemExit), "a one-line error, not a traceback"
+
+
 def test_export_then_import_into_an_empty_store_gives_an_identical_export(seeded, tmp_path):
     ident = "0bda98ca-c662-5d86-a01a-3b84ca5e52f8"
     more = write_lines(

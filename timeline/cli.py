@@ -70,6 +70,8 @@ def import_(path: Path, recorded_by: str, batch_size: int) -> None:
                 copied = transfer.copy_events(chronicle, transfer.read_lines(stream), progress=bar.update)
             except RecordError as error:
                 raise Failure(str(error)) from None
+            except UnicodeDecodeError as error:  # a stored event log is UTF-8; anything else is damage
+                raise Failure(f"{path} is not UTF-8 ({error}); nothing after the last whole batch was copied") from None
         click.echo(f"Copied {copied} stored events.")
         return
     _import(chronicle, path, recorded_by=recorded_by, batch_size=batch_size)
@@ -88,7 +90,9 @@ def export(path: Path) -> None:
 
 def _import(chronicle: Chronicle, path: Path, *, recorded_by: str, batch_size: int) -> None:
     started = time.perf_counter()
-    with path.open(encoding="utf-8") as stream, _bar(path) as bar:
+    # Bytes that are not UTF-8 become unpaired surrogates, which the rules refuse with the
+    # line and field, like every other bad input.
+    with path.open(encoding="utf-8", errors="surrogateescape") as stream, _bar(path) as bar:
         report = transfer.import_commands(
             chronicle, transfer.read_lines(stream), recorded_by=recorded_by,
             batch_size=batch_size, progress=bar.update,

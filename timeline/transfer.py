@@ -53,7 +53,7 @@ def read_lines(stream: IO[str]) -> Iterator[Line]:
 
 def is_event_log(path: Path) -> bool:
     """Whether a file is an exported event log rather than a command file."""
-    with path.open(encoding="utf-8") as stream:
+    with path.open(encoding="utf-8", errors="surrogateescape") as stream:
         first = next(read_lines(stream), None)
     try:
         return first is not None and "stream_id" in json.loads(first.text)
@@ -78,7 +78,7 @@ def import_commands(
         if len(batch) + len({p[0] for p in unreadable}) == batch_size:
             _import_batch(chronicle, batch, recorded_by, report, unreadable)
             batch, unreadable = [], []
-        progress(len(line.text.encode()))
+        progress(len(line.text.encode(errors="replace")))  # a byte read with surrogateescape counts once
     if batch or unreadable:
         _import_batch(chronicle, batch, recorded_by, report, unreadable)
     report.problems.sort()
@@ -90,6 +90,8 @@ def _parse_command(text: str) -> tuple[str, Any]:
         command = json.loads(text)
     except ValueError as error:
         raise InvalidInput.of("line", f"is not valid JSON: {error}") from None
+    except RecursionError:
+        raise InvalidInput.of("line", "is nested too deeply to be a command") from None
     if not isinstance(command, dict) or len(command) != 1:
         raise InvalidInput.of("line", 'must be one object with one command, e.g. {"register_actor": {...}}')
     return next(iter(command.items()))

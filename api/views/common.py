@@ -12,7 +12,8 @@ from events.chronicle import Receipt
 from timeline.queries import AsOf, parse_as_of
 from timeline.service import Service
 
-_ETAG = re.compile(r'^\s*(?:W/)?"(\d+)"\s*$')
+_ETAG = re.compile(r'^\s*(?:W/)?"(\d{1,19})"\s*$')
+"""A stream version in ``If-Match``; a longer number names no version there is: 412."""
 
 
 class PreconditionMissing(Exception):

@@ -4,6 +4,12 @@ response and writes nothing; the same key with another body is refused (422).
 Keys live in the database, so they hold across workers, for ``IDEMPOTENCY_TTL_HOURS``.
 A request claims its key before it runs; a concurrent retry waits for the first to
 finish and then answers with its response.
+
+A claim whose process died (a crash between the write and its answer) would hold its
+key for good; after ``LEASE`` a retry takes it over and runs the request again. That
+is safe because a keyed recording without an id gets one derived from the key
+(:func:`keyed_id`): run again, it finds itself already recorded. A write to an existing
+stream that did land answers 412 on the rerun, with the current version to read.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from functools import wraps
 from typing import Any
+from uuid import NAMESPACE_URL, uuid5
 
 from flask import Response, current_app, g, request
 
@@ -27,6 +34,11 @@ SCHEMA = (
     "status INTEGER, headers TEXT, body TEXT, created_at TEXT NOT NULL, PRIMARY KEY (owner, key))",
 )
 PENDING_WAIT = 10.0
+"""How long a retry waits for the request that holds its key."""
+LEASE = timedelta(seconds=30)
+"""How long a claim may stay unanswered before a retry takes it over: longer than any
+request lives (lock and read waits are bounded at 10 s and 5 s), so only a claim whose
+process died gets this old."""
 
 
 class IdempotencyKeys:
@@ -43,6 +55,12 @@ class IdempotencyKeys:
             ("INSERT INTO {keys} VALUES (?, ?, ?, NULL, NULL, NULL, ?) ON CONFLICT (owner, key) DO NOTHING",
              [(owner, key, fingerprint, now.isoformat())]),
         ], TABLES)
+        if not claimed:  # held: by a running request, an answer, or an abandoned claim past its lease
+            claimed = self.view.write([
+                ("UPDATE {keys} SET created_at = ? WHERE owner = ? AND key = ? AND fingerprint = ? "
+                 "AND status IS NULL AND created_at < ?",
+                 [(now.isoformat(), owner, key, fingerprint, (now - LEASE).isoformat())]),
+            ], TABLES)
         return None if claimed else self.find(owner, key)
 
     def find(self, owner: str, key: str) -> dict[str, Any] | None:
@@ -102,9 +120,20 @@ def _replay(held: dict[str, Any], fingerprint: str) -> Response:
         return problem(422, "Idempotency key reused", "this Idempotency-Key was used with another request body",
                        errors={"Idempotency-Key": ["was used with another request body"]})
     if held["status"] is None:
-        return problem(409, "Request in progress", "a request with this Idempotency-Key is still running",
-                       headers={"Retry-After": "1"})
+        claimed = datetime.fromisoformat(held["created_at"])
+        wait = max(1, round((claimed + LEASE - datetime.now(timezone.utc)).total_seconds()))
+        return problem(409, "Request in progress", "a request with this Idempotency-Key is still running, "
+                       f"or its server stopped; retry after {wait} s", headers={"Retry-After": str(wait)})
     response = Response(held["body"], status=held["status"])
     response.headers.update(json.loads(held["headers"]))
     response.headers["Idempotent-Replayed"] = "true"
     return response
+
+
+def keyed_id(document: dict[str, Any]) -> dict[str, Any]:
+    """A recording sent with an ``Idempotency-Key`` and no id gets an id derived from the
+    writer and the key, so that rerunning it after a crash records nothing twice."""
+    key = request.headers.get("Idempotency-Key")
+    if key is None or document.get("id") is not None:
+        return document
+    return {**document, "id": str(uuid5(NAMESPACE_URL, f"/idempotency/{g.writer.name}/{key}"))}

@@ -18,12 +18,13 @@ import unicodedata
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 
-from api import SECURITY_HEADERS, create_app
+from api import SECURITY_HEADERS, create_app, idempotency
 from events import vocabulary
 from timeline import transfer
 
@@ -1035,6 +1036,40 @@ def test_idempotency_keys_belong_to_their_token(api: Api):
     theirs = api.post("/api/v1/developments", development(), headers=key, who="admin")
     assert theirs.status_code == 201 and "Idempotent-Replayed" not in theirs.headers
     assert theirs.get_json()["id"] != mine["id"] and theirs.get_json()["development"]["recorded_by"] == "admin"
+
+
+def abandon(api: Api, key: str, age: timedelta) -> None:
+    """What a crash between a keyed write and its answer leaves: a claim with no answer."""
+    claimed = (datetime.now(timezone.utc) - age).isoformat()
+    api.timeline.service.projector.view.write([(
+        "UPDATE {keys} SET status = NULL, headers = NULL, body = NULL, created_at = ? WHERE key = ?",
+        [(claimed, key)])], {"keys": "idempotency_keys"})
+
+
+def test_a_key_abandoned_by_a_crash_is_taken_over_after_its_lease_and_records_nothing_twice(api: Api):
+    key = str(uuid.uuid4())
+    first = api.post("/api/v1/developments", development(tags=["crash"]), headers={"Idempotency-Key": key})
+    assert first.status_code == 201
+    length = api.log_length()
+    abandon(api, key, idempotency.LEASE + timedelta(seconds=1))
+    rerun = api.post("/api/v1/developments", development(tags=["crash"]), headers={"Idempotency-Key": key})
+    assert rerun.status_code == 200 and rerun.get_json()["id"] == first.get_json()["id"]
+    assert rerun.get_json()["created"] is False and "Idempotent-Replayed" not in rerun.headers
+    assert api.log_length() == length and api.ids("tag=crash") == [first.get_json()["id"]]
+    replayed = api.post("/api/v1/developments", development(tags=["crash"]), headers={"Idempotency-Key": key})
+    assert replayed.headers["Idempotent-Replayed"] == "true" and replayed.get_json() == rerun.get_json()
+
+
+def test_a_key_held_within_its_lease_answers_409_with_when_to_retry(api: Api, monkeypatch):
+    monkeypatch.setattr(idempotency, "PENDING_WAIT", 0.2)
+    key = str(uuid.uuid4())
+    api.post("/api/v1/developments", development(), headers={"Idempotency-Key": key})
+    abandon(api, key, timedelta(seconds=5))
+    length = api.log_length()
+    held = api.post("/api/v1/developments", development(), headers={"Idempotency-Key": key})
+    assert_problem(held, 409)
+    assert 20 <= int(held.headers["Retry-After"]) <= 26
+    assert api.log_length() == length
 
 
 # Rate limit

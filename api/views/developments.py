@@ -8,6 +8,7 @@ from flask import url_for
 from api import schemas
 from api.auth import reads
 from api.extension import Blueprint
+from api.idempotency import keyed_id
 from api.problems import problem
 from api.views.common import as_of, body, expected_version, service, with_etag, write_operation, writer, written
 
@@ -32,7 +33,7 @@ def _answer(receipt):
 @write_operation(blp, schemas.NewDevelopment, status=201, repeatable=True)
 def record(_args):
     """Record a development (a client-chosen id makes a retry a no-op)."""
-    return _answer(service().execute("record_development", body(), recorded_by=writer()))
+    return _answer(service().execute("record_development", keyed_id(body()), recorded_by=writer()))
 
 
 @blp.route("/<ident>")

@@ -45,7 +45,8 @@ class IdempotencyKeys:
     def __init__(self, view: ReadTables, ttl_hours: float):
         self.view = view
         self.ttl = timedelta(hours=ttl_hours)
-        view.execute(SCHEMA, TABLES)
+        with view.schema_lock():  # workers starting at once take turns
+            view.execute(SCHEMA, TABLES)
 
     def claim(self, owner: str, key: str, fingerprint: str) -> dict[str, Any] | None:
         """Claims a key; returns None if claimed now, else the row that holds it."""

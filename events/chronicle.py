@@ -22,7 +22,7 @@ from events import rules
 from events.actor import Actor
 from events.development import Development
 from events.errors import Conflict, InvalidInput, NotFound, RecordError, StaleVersion
-from events.storage import database_url, library_settings
+from events.storage import database_url, library_settings, schema_lock
 from events.values import SLUG
 
 Aggregate = Actor | Development
@@ -69,7 +69,8 @@ class Chronicle(Application[UUID]):
     )
 
     def __init__(self, env: EnvType | None = None) -> None:
-        super().__init__(env)
+        with schema_lock(database_url(dict(env or {}))):  # processes starting at once take turns
+            super().__init__(env)
         self._registered: set[str] = set()
         self._group = _GroupCommit(self)
 

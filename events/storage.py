@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 DEFAULT_DATABASE_URL = "sqlite:///instance/timeline.db"
@@ -52,7 +55,13 @@ def _sqlite_settings(path: str, options: dict[str, str]) -> dict[str, str]:
 
 
 def _postgres_settings(parts, options: dict[str, str]) -> dict[str, str]:
-    settings = {
+    settings = _postgres_connection(parts, options)
+    _create_schema(settings)
+    return settings
+
+
+def _postgres_connection(parts, options: dict[str, str]) -> dict[str, str]:
+    return {
         "PERSISTENCE_MODULE": "eventsourcing.postgres",
         "POSTGRES_DBNAME": unquote(parts.path.lstrip("/")) or "postgres",
         "POSTGRES_HOST": parts.hostname or "127.0.0.1",
@@ -64,25 +73,53 @@ def _postgres_settings(parts, options: dict[str, str]) -> dict[str, str]:
         "POSTGRES_LOCK_TIMEOUT": options.get("lock_timeout", "10"),
         "POSTGRES_POOL_SIZE": options.get("pool_size", "5"),
     }
-    _create_schema(settings)
-    return settings
+
+
+def _connect(settings: dict[str, str]) -> Any:
+    """A connection of our own, failing as the library's stores fail (a PersistenceError)."""
+    import psycopg
+    from eventsourcing.persistence import OperationalError
+
+    try:
+        return psycopg.connect(
+            dbname=settings["POSTGRES_DBNAME"],
+            host=settings["POSTGRES_HOST"],
+            port=int(settings["POSTGRES_PORT"]),
+            user=settings["POSTGRES_USER"],
+            password=settings["POSTGRES_PASSWORD"] or None,
+            connect_timeout=int(settings["POSTGRES_CONNECT_TIMEOUT"]),
+            autocommit=True,
+        )
+    except psycopg.OperationalError as error:
+        raise OperationalError(str(error)) from error
 
 
 def _create_schema(settings: dict[str, str]) -> None:
     if settings["POSTGRES_SCHEMA"] == "public":
         return
-    import psycopg
     from psycopg import sql
 
-    with psycopg.connect(
-        dbname=settings["POSTGRES_DBNAME"],
-        host=settings["POSTGRES_HOST"],
-        port=int(settings["POSTGRES_PORT"]),
-        user=settings["POSTGRES_USER"],
-        password=settings["POSTGRES_PASSWORD"] or None,
-        connect_timeout=int(settings["POSTGRES_CONNECT_TIMEOUT"]),
-        autocommit=True,
-    ) as connection:
+    with _connect(settings) as connection:
         connection.execute(
             sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(settings["POSTGRES_SCHEMA"]))
         )
+
+
+@contextmanager
+def schema_lock(url: str) -> Iterator[None]:
+    """Held while a process makes the store's tables: PostgreSQL refuses concurrent
+    ``CREATE SCHEMA`` or ``CREATE OR REPLACE FUNCTION`` of one name ("tuple concurrently
+    updated"), which is what workers starting at once would do. A session advisory lock
+    named after the schema; SQLite needs none (its writes take turns)."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("postgresql", "postgres"):
+        yield
+        return
+    settings = _postgres_connection(parts, {k: v[-1] for k, v in parse_qs(parts.query).items()})
+    schema = settings["POSTGRES_SCHEMA"]
+    with _connect(settings) as connection:
+        connection.execute("SELECT pg_advisory_lock(hashtext(%s))", (schema,))
+        try:
+            yield
+        finally:
+            connection.execute("SELECT pg_advisory_unlock(hashtext(%s))", (schema,))

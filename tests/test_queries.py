@@ -12,7 +12,7 @@ import pytest
 
 from events.chronicle import Chronicle
 from events.vocabulary import CATEGORIES, QUAD_CLASSES
-from timeline import transfer
+from timeline import queries as queries_module, transfer
 from timeline.projector import Projector
 from timeline.queries import BadQuery, Reader, TimelineQuery, parse_as_of
 
@@ -292,6 +292,93 @@ def test_free_text_finds_the_seed_developments_pashinyan_takes_part_in(seeded, q
     assert set(seeded.ids(actors=["pashinyan"])) <= found
 
 
+@pytest.mark.parametrize("q, expected", [
+    search("ğd", "A", "two-letters-with-breve"),  # shorter than a trigram: read in timeline order
+    search("AG", "ADF", "two-letters-upper-case"),  # Ağdam, Eagle
+    search("%", "E", "one-letter-percent"),
+    search("_", "D", "one-letter-underscore"),
+    search("ю", "", "one-letter-no-match"),
+    search("ağd", "A", "three-letters"),  # one trigram
+    search("ĞDA", "A", "three-letters-upper-case"),
+    search("e p", "F", "three-letters-with-a-space"),
+    search("ЯСНО", "G", "cyrillic-in-the-summary"),
+    search("ՍՏԵՓԱՆԱԿԵՐՏ", "G", "armenian-upper-case"),  # Armenian has case too
+    search("ստեփանակերտ", "G", "armenian-lower-case"),
+    search('says "no', "G", "double-quotes"),  # not FTS syntax
+    search("n OR 1", "", "fts-operator"),
+    search("hayastan", "ABCDF", "alias-given-below"),
+    search("Հայաստան", "ABCDF", "armenian-name-of-armenia"),
+])
+def test_free_text_of_any_length_and_script(store, september, q, expected):
+    store.write("correct_actor", "armenia", {"aliases": ["Republic of Armenia", "Hayastan"]}, reason="alias")
+    september["G"] = store.record(title='Kremlin says "no" to Ստեփանակերտ', summary="Всё ясно.", when="2024-01-01",
+                                  actors=parts("russia:speaker"))
+    assert sorted(letters(september, store.ids(q=q))) == list(expected)
+
+
+def test_free_text_follows_corrections_and_record_time(store, september):
+    """The index holds every version: a corrected title is found from the correction on,
+    the old one until then."""
+    before = store.position()
+    store.write("correct_development", september["C"], {"title": "Yerevan asks Moscow for help"}, reason="wording")
+    assert letters(september, store.ids(q="peacekeepers")) == []
+    assert letters(september, store.ids(q="asks moscow")) == ["C"]
+    assert letters(september, store.ids(q="peacekeepers", as_of=before)) == ["C"]
+    assert letters(september, store.ids(q="asks moscow", as_of=before)) == []
+    moment = store.reader.history(september["C"])[0]["recorded_at"]
+    assert letters(september, store.ids(q="peacekeepers", as_of=parse_as_of(moment))) == ["C"]
+
+
+def test_free_text_leaves_out_retracted_developments_until_restored(store, september):
+    retracted = store.write("retract_development", september["D"], reason="hoax")
+    assert store.ids(q="eagle_partner") == [] and store.ids(q="eagle") == [september["F"]]
+    corrected = store.write("correct_development", september["D"], {"title": "Exercise Golden Eagle"}, reason="name")
+    assert store.ids(q="golden eagle") == [] and store.ids(q="golden eagle", as_of=corrected) == []
+    store.write("restore_development", september["D"], reason="it took place")
+    assert store.ids(q="golden eagle") == [september["D"]]
+    assert store.ids(q="golden eagle", as_of=retracted) == []
+    assert store.ids(q="eagle_partner", as_of=retracted - 1) == [september["D"]]
+
+
+@pytest.mark.parametrize("query", [
+    {"q": "eagle"},
+    {"q": "armenia"},  # by an actor's name: every development Armenia takes part in
+    {"q": "армения", "date_from": "2023-09-15", "order": "desc"},
+    {"q": "arm", "categories": ["appeal", "cooperate", "consult"]},
+    {"q": "ar", "order": "desc"},
+    {"q": "kremlin", "actors": ["russia"]},
+    {"q": "armenia", "actors": ["armenia", "russia"], "role": "initiator"},
+], ids=lambda query: "-".join(f"{k}={v}" for k, v in query.items()))
+def test_free_text_pages_concatenate_to_the_unpaginated_listing(store, september, query):
+    expected = [i for i in store.ids(**{k: v for k, v in query.items() if k != "q"}) if i in set(store.ids(q=query["q"]))]
+    ids, _ = store.walk(limit=1, **query)
+    assert ids == store.ids(**query) == expected
+    assert ids
+
+
+@pytest.mark.parametrize("common", [1, 3])
+def test_common_free_text_is_read_in_timeline_order_with_the_same_result(store, september, monkeypatch, common):
+    """Text the index finds in COMMON versions or more is matched while reading the
+    timeline in order instead of from the candidates: the pages are the same."""
+    queries = [{"q": "eagle"}, {"q": "armenia", "order": "desc"}, {"q": "армения", "date_from": "2023-09-15"},
+               {"q": "arm", "categories": ["appeal", "cooperate", "consult"]}, {"q": "nowhere"}]
+    expected = [store.walk(limit=2, **query) for query in queries]
+    monkeypatch.setattr(queries_module, "COMMON", common)
+    assert [store.walk(limit=2, **query) for query in queries] == expected
+
+
+def test_free_text_after_a_replay_equals_free_text_kept_up_to_date(store, september):
+    store.write("correct_development", september["A"], {"title": "Azerbaijan attacks near Ağdam"}, reason="wording")
+    store.write("retract_development", september["B"], reason="hoax")
+    queries = ["ağdam", "attacks", "offensive", "kremlin", "Армения", "eagle", "ag"]
+    live = {q: store.ids(q=q) for q in queries}
+    store.projector.rebuild()
+    assert {q: store.ids(q=q) for q in queries} == live
+    if store.projector.view.dialect.name == "sqlite":  # the FTS5 index agrees with its content, the versions
+        store.projector.view.execute(["INSERT INTO {search} ({search}) VALUES ('integrity-check')"],
+                                     store.reader.tables)
+
+
 # --- record time: as_of ---------------------------------------------------------------
 
 
@@ -548,6 +635,16 @@ def test_relations_count_by_quad_class_and_score_by_category_weight(store, relat
                               "when": "2023-12-10", "category": "consult"}
 
 
+def test_relations_weigh_categories_as_the_vocabulary_does_now(store, relations, monkeypatch):
+    """The categories' weights and quad classes are the vocabulary's, written whenever the
+    tables are made (each process start), not from the log: a changed weight needs no replay."""
+    monkeypatch.setitem(CATEGORIES, "aid", CATEGORIES["aid"]._replace(weight=9.5, quad_class="verbal_cooperation"))
+    Projector(store.chronicle).close()
+    russia = store.reader.actor_state("armenia", "2023-12-31")["relations"]["russia"]
+    assert russia["score"] == pytest.approx(sum(CATEGORIES[c].weight for c in ("assault", "aid", "consult")))
+    assert russia["counts"]["verbal_cooperation"] == 2 and russia["counts"]["material_cooperation"] == 0
+
+
 @pytest.mark.parametrize("other, at, trend", [
     ("russia", "2023-12-31", "warming"),  # aid and talks recently, an assault before
     ("russia", "2023-09-30", "cooling"),  # only the assault, recently
@@ -573,6 +670,35 @@ def test_involvement_counts_roles_categories_and_first_and_last_appearance(store
         "first": "2020-11-10",
         "last": "2023-12-10",
     }
+
+
+def test_the_last_shared_development_of_a_day_is_the_one_recorded_last(store):
+    russia_armenia = parts("russia:initiator", "armenia:target")
+    store.record(id="ffffffff-ffff-4fff-bfff-ffffffffffff", title="Recorded first", when="2023-05-01",
+                 actors=russia_armenia)
+    later = store.record(id="00000000-0000-4000-8000-000000000001", title="Recorded later", when="2023-05",
+                         actors=russia_armenia)
+    store.record(title="Before", when="2023-04-30", actors=russia_armenia)
+    last = store.reader.actor_state("armenia", "2023-06-01")["relations"]["russia"]["last"]
+    assert (last["development"], last["title"], last["when"]) == (later, "Recorded later", "2023-05")
+
+
+def test_actor_state_as_of_a_timestamp_equals_actor_state_as_of_the_position_then(store, relations):
+    """A timestamp is checked on the version rows, a position on the actor's own rows:
+    both give the record as it stood."""
+    ident = relations["aid"]
+    positions = [
+        store.write("correct_development", ident, {"category": "consult", "effects": [effect("armenia", "x", "y")]},
+                    reason="talks, not aid"),
+        store.write("retract_development", ident, reason="hoax"),
+        store.write("restore_development", ident, reason="no hoax"),
+    ]
+    moments = {entry["position"]: entry["recorded_at"] for entry in store.reader.history(ident)}
+    for position in positions:
+        by_time = store.reader.actor_state("armenia", "2023-12-31", as_of=parse_as_of(moments[position]))
+        by_position = store.reader.actor_state("armenia", "2023-12-31", as_of=position)
+        assert {**by_time, "as_of": None} == {**by_position, "as_of": None}, position
+    assert "x" in by_position["attributes"] and by_position["relations"]["russia"]["counts"]["verbal_cooperation"] == 2
 
 
 def test_actor_state_of_an_unknown_actor_is_none(store):

@@ -25,7 +25,7 @@ from eventsourcing.projection import Projection
 
 from events.actor import Actor
 from events.development import Development
-from events.vocabulary import CATEGORIES
+from events.vocabulary import CATEGORIES, QUAD_CLASSES
 from timeline.text import fold
 from timeline.views import Operation, ReadTables, Row
 
@@ -70,10 +70,21 @@ class ReadModel(Projection[ReadTables]):
 
     def ensure_tables(self) -> None:
         """Creates the tables; tables of an older version (no tracking under this version's
-        name) are dropped first, so that they are rebuilt from the log."""
-        if self.version > 1 and self.view.max_tracking_id(self.tracking_name) is None:
-            self.drop_tables()
-        self.create_tables()
+        name) are dropped first, so that they are rebuilt from the log. New tables are
+        tracked at position 0 at once, so that the next process to start (they take turns)
+        keeps them."""
+        with self.view.schema_lock():
+            if self.view.max_tracking_id(self.tracking_name) is None:
+                if self.version > 1:
+                    self.drop_tables()
+                self.create_tables()
+                self.start_tracking()
+            else:
+                self.create_tables()
+
+    def start_tracking(self) -> None:
+        """Tracks new, empty tables at position 0, as this version's."""
+        self.view.apply([], self.tables, Tracking(self.tracking_name, 0))
 
     def create_tables(self, indexes: bool = True) -> None:
         """Creates the tables; secondary indexes too unless a rebuild defers them (building
@@ -109,7 +120,7 @@ class Developments(ReadModel):
     """Developments: their versions (the timeline), current heads, and history."""
 
     name = "developments"
-    version = 2
+    version = 3
     topics = tuple(
         cls.TOPIC for cls in (Development.Recorded, Development.Corrected, Development.SourceAdded,
                               Development.Retracted, Development.Restored)
@@ -117,41 +128,88 @@ class Developments(ReadModel):
     TABLES = {
         "heads": "development_heads",
         "versions": "development_versions",
+        "search": "development_search",
         "actors": "development_actors",
         "tags": "development_tags",
         "effects": "development_effects",
         "history": "development_history",
+        "categories": "development_categories",
     }
+    """``search`` is SQLite's FTS5 index (PostgreSQL indexes ``versions.search`` itself);
+    ``categories`` is the vocabulary's weight of each category and its quad class (a 1 in
+    that class's column), written from ``events.vocabulary`` whenever the tables are made,
+    not from the log, so that relations sum them in SQL."""
     SCHEMA = (
-        # A development is keyed by the position of its recording (first_position): keys
-        # that grow with the log keep B-tree inserts at the right edge, where random
-        # UUID keys would dirty a page per row. Only heads is keyed by id.
+        # A development is keyed by the position of its recording (first_position), a
+        # version by the position of the event that made it (position_from): keys that
+        # grow with the log keep B-tree inserts at the right edge, where random UUID keys
+        # would dirty a page per row. Only heads is keyed by id. A version's actors and
+        # effects carry its dates, category and position_to, so that actor filters and
+        # actor state are answered from their indexes alone.
         "CREATE TABLE IF NOT EXISTS {heads} (id TEXT PRIMARY KEY, first_position BIGINT NOT NULL, "
         "version INTEGER NOT NULL, retracted INTEGER NOT NULL, open_from BIGINT, doc_from BIGINT NOT NULL)"
         "{without_rowid}",
-        "CREATE TABLE IF NOT EXISTS {versions} (first_position BIGINT NOT NULL, position_from BIGINT NOT NULL, "
+        "CREATE TABLE IF NOT EXISTS {versions} (first_position BIGINT NOT NULL, position_from {position_key}, "
         "position_to BIGINT, recorded_from TEXT NOT NULL, recorded_to TEXT, id TEXT NOT NULL, "
         "version INTEGER NOT NULL, earliest TEXT NOT NULL, latest TEXT NOT NULL, category TEXT NOT NULL, "
-        "certainty TEXT NOT NULL, search TEXT NOT NULL, doc TEXT NOT NULL, PRIMARY KEY (first_position, position_from))",
+        "certainty TEXT NOT NULL, search TEXT NOT NULL, doc TEXT NOT NULL)",
         "CREATE TABLE IF NOT EXISTS {actors} (first_position BIGINT NOT NULL, position_from BIGINT NOT NULL, "
-        "actor TEXT NOT NULL, role TEXT NOT NULL, earliest TEXT NOT NULL, latest TEXT NOT NULL, "
-        "PRIMARY KEY (first_position, position_from, actor, role)){without_rowid}",
+        "position_to BIGINT, actor TEXT NOT NULL, role TEXT NOT NULL, earliest TEXT NOT NULL, latest TEXT NOT NULL, "
+        "category TEXT NOT NULL, others TEXT, PRIMARY KEY (first_position, position_from, actor, role))"
+        "{without_rowid}",
         "CREATE TABLE IF NOT EXISTS {tags} (first_position BIGINT NOT NULL, position_from BIGINT NOT NULL, "
         "tag TEXT NOT NULL, PRIMARY KEY (first_position, position_from, tag)){without_rowid}",
         "CREATE TABLE IF NOT EXISTS {effects} (first_position BIGINT NOT NULL, position_from BIGINT NOT NULL, "
-        "actor TEXT NOT NULL, attribute TEXT NOT NULL, value TEXT NOT NULL, earliest TEXT NOT NULL, "
-        "PRIMARY KEY (first_position, position_from, actor, attribute)){without_rowid}",
+        "position_to BIGINT, actor TEXT NOT NULL, attribute TEXT NOT NULL, value TEXT NOT NULL, "
+        "earliest TEXT NOT NULL, PRIMARY KEY (position_from, actor, attribute)){without_rowid}",
         "CREATE TABLE IF NOT EXISTS {history} (first_position BIGINT NOT NULL, version INTEGER NOT NULL, "
         "position BIGINT NOT NULL, type TEXT NOT NULL, recorded_at TEXT NOT NULL, recorded_by TEXT NOT NULL, "
         "reason TEXT, details TEXT, PRIMARY KEY (first_position, version))",
-        # Timeline order and the usual filters; see the README's "Indexes" section.
+        "CREATE TABLE IF NOT EXISTS {categories} (category TEXT PRIMARY KEY, weight DOUBLE PRECISION NOT NULL, "
+        + ", ".join(f"{quad} INTEGER NOT NULL" for quad in QUAD_CLASSES) + "){without_rowid}",
+        # What each index serves: the README's "Indexes" section.
         "CREATE INDEX IF NOT EXISTS {versions_name}_current ON {versions} (position_to, earliest, latest, first_position)",
         "CREATE INDEX IF NOT EXISTS {versions_name}_order ON {versions} (earliest, latest, first_position)",
-        "CREATE INDEX IF NOT EXISTS {actors_name}_actor ON {actors} (actor, earliest, latest, role, first_position, "
-        "position_from)",
-        "CREATE INDEX IF NOT EXISTS {tags_name}_tag ON {tags} (tag, first_position, position_from)",
-        "CREATE INDEX IF NOT EXISTS {effects_name}_actor ON {effects} (actor, attribute, earliest)",
+        "CREATE INDEX IF NOT EXISTS {versions_name}_development ON {versions} (first_position, position_from)",
+        "CREATE INDEX IF NOT EXISTS {actors_name}_actor ON {actors} (actor, earliest, latest, position_to, category, "
+        "role, first_position, position_from, others)",
+        "CREATE INDEX IF NOT EXISTS {effects_name}_actor ON {effects} (actor, attribute, earliest, first_position, "
+        "position_from, position_to, value)",
     )
+    TEXT_INDEX = {
+        # Substring search over the folded text (timeline.text.fold) of every version, by
+        # trigrams. SQLite: an FTS5 table that stores no text of its own (external
+        # content: versions.search) and knows rows by their rowid, position_from; it is a
+        # table the projection writes, so it is made with the tables.
+        "sqlite": ("CREATE VIRTUAL TABLE IF NOT EXISTS {search} USING fts5(search, content='{versions_name}', "
+                   "content_rowid='position_from', tokenize='trigram')",),
+        # PostgreSQL: a GIN index of pg_trgm on the column, which LIKE '%…%' uses; like the
+        # other indexes, a replay builds it at the end.
+        "postgresql": ("CREATE EXTENSION IF NOT EXISTS pg_trgm",
+                       "CREATE INDEX IF NOT EXISTS {versions_name}_search ON {versions} USING gin (search gin_trgm_ops)"),
+    }
+
+    def __init__(self, view: ReadTables, prefix: str = ""):
+        super().__init__(view, prefix)
+        self.fts = view.dialect.name == "sqlite"
+        self.deferred = False  # tables made without their indexes, for a rebuild
+        if not self.fts:
+            del self.tables["search"]
+
+    def create_tables(self, indexes: bool = True) -> None:
+        super().create_tables(indexes)
+        text_index = self.TEXT_INDEX[self.view.dialect.name]
+        self.view.execute([s for s in text_index if indexes or not s.startswith("CREATE INDEX")], self.tables)
+        if self.fts and indexes and self.deferred:
+            # The end of a rebuild: FTS5 merges the segments that the batches wrote into
+            # one, which halves the time of a lookup at a million versions.
+            self.view.execute(["INSERT INTO {search} ({search}) VALUES ('optimize')"], self.tables)
+        self.deferred = not indexes
+        self.view.write([(f"INSERT INTO {{categories}} VALUES ({_marks(2 + len(QUAD_CLASSES))}) ON CONFLICT (category) "
+                          f"DO UPDATE SET weight = excluded.weight, "
+                          + ", ".join(f"{quad} = excluded.{quad}" for quad in QUAD_CLASSES),
+                          [(name, info.weight, *(int(info.quad_class == quad) for quad in QUAD_CLASSES))
+                           for name, info in CATEGORIES.items()])], self.tables)
 
     def operations(self, events: Sequence[Positioned]) -> list[Operation]:
         batch = _DevelopmentBatch(self)
@@ -166,15 +224,16 @@ class _DevelopmentBatch:
     A development's state lives in its version rows only (``heads`` points at the row
     holding the latest state), so each state is written once. A change made while the
     development is retracted gets a row that is closed at birth: it holds the state
-    but is current at no record time.
+    but is current at no record time, and has no actor, tag or effect rows.
     """
 
     def __init__(self, projection: Developments):
         self.projection = projection
         self.heads: dict[str, dict[str, Any]] = {}
         self.new_versions: dict[tuple[str, int], list[Any]] = {}
+        self.stated: dict[tuple[str, int], dict[str, Any]] = {}
+        """The state of each new open version, for its actor, tag and effect rows."""
         self.closed: list[tuple[Any, ...]] = []
-        self.children: dict[str, list[tuple[Any, ...]]] = {"actors": [], "tags": [], "effects": []}
         self.history: list[tuple[Any, ...]] = []
 
     def apply(self, event: Any, position: int) -> None:
@@ -216,8 +275,7 @@ class _DevelopmentBatch:
         if ident not in self.heads:
             rows = self.projection.select(
                 "SELECT h.version, h.retracted, h.first_position, h.open_from, h.doc_from, v.doc FROM {heads} h "
-                "JOIN {versions} v ON v.first_position = h.first_position AND v.position_from = h.doc_from "
-                "WHERE h.id = ?", [ident])
+                "JOIN {versions} v ON v.position_from = h.doc_from WHERE h.id = ?", [ident])
             if not rows:
                 return None
             row = rows[0]
@@ -231,23 +289,14 @@ class _DevelopmentBatch:
         retracted = head["retracted"]
         head["doc_from"] = position
         head["open_from"] = None if retracted else position
-        key = head["first_position"]
         self.new_versions[(ident, position)] = [
-            key, position, position if retracted else None, self.now,
+            head["first_position"], position, position if retracted else None, self.now,
             self.now if retracted else None, ident, head["version"],
             doc["earliest"], doc["latest"], doc["category"], doc["certainty"],
             fold(f"{doc['title']}\n{doc.get('summary') or ''}"), dumps(doc),
         ]
-        if retracted:
-            return
-        for part in doc["actors"]:
-            self.children["actors"].append((key, position, part["actor"], part["role"], doc["earliest"],
-                                            doc["latest"]))
-        for tag in dict.fromkeys(doc["tags"]):
-            self.children["tags"].append((key, position, tag))
-        effects = {(e["actor"], e["attribute"]): e["value"] for e in doc["effects"]}
-        for (actor, attribute), value in effects.items():
-            self.children["effects"].append((key, position, actor, attribute, dumps(value), doc["earliest"]))
+        if not retracted:
+            self.stated[(ident, position)] = doc
 
     def _close(self, ident: str, head: dict[str, Any], event: Any, position: int) -> None:
         opened = head["open_from"]
@@ -267,15 +316,39 @@ class _DevelopmentBatch:
                              event.recorded_by, reason, None if details is None else dumps(details)))
 
     def operations(self) -> list[Operation]:
+        actors, tags, effects = [], [], []
+        for key, doc in self.stated.items():
+            first, position, closed = self.new_versions[key][:3]
+            slugs = sorted({part["actor"] for part in doc["actors"]})
+            shown: set[str] = set()
+            for part in doc["actors"]:
+                actor = part["actor"]
+                # The other actors, on the actor's first row of the version only (null on the
+                # rows of its further roles): each development and each pair count once.
+                others = None if actor in shown else dumps([slug for slug in slugs if slug != actor])
+                shown.add(actor)
+                actors.append((first, position, closed, actor, part["role"], doc["earliest"], doc["latest"],
+                               doc["category"], others))
+            for tag in dict.fromkeys(doc["tags"]):
+                tags.append((first, position, tag))
+            stated = {(e["actor"], e["attribute"]): e["value"] for e in doc["effects"]}
+            for (actor, attribute), value in stated.items():
+                effects.append((first, position, closed, actor, attribute, dumps(value), doc["earliest"]))
         heads = [(ident, h["first_position"], h["version"], int(h["retracted"]), h["open_from"], h["doc_from"])
                  for ident, h in self.heads.items()]
+        versions = list(self.new_versions.values())
+        closing = [(position, first, opened) for position, _, first, opened in self.closed]
         return [
-            ("UPDATE {versions} SET position_to = ?, recorded_to = ? WHERE first_position = ? AND position_from = ?",
-             self.closed),
-            ("INSERT INTO {versions} VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", list(self.new_versions.values())),
-            ("INSERT INTO {actors} VALUES (?,?,?,?,?,?)", self.children["actors"]),
-            ("INSERT INTO {tags} VALUES (?,?,?)", self.children["tags"]),
-            ("INSERT INTO {effects} VALUES (?,?,?,?,?,?)", self.children["effects"]),
+            ("UPDATE {versions} SET position_to = ?, recorded_to = ? WHERE position_from = ?",
+             [(position, now, opened) for position, now, _, opened in self.closed]),
+            ("UPDATE {actors} SET position_to = ? WHERE first_position = ? AND position_from = ?", closing),
+            ("UPDATE {effects} SET position_to = ? WHERE position_from = ?", [(p, opened) for p, _, opened in closing]),
+            ("INSERT INTO {versions} VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", versions),
+            *([("INSERT INTO {search} (rowid, search) VALUES (?,?)", [(row[1], row[11]) for row in versions])]
+              if self.projection.fts else []),
+            ("INSERT INTO {actors} VALUES (?,?,?,?,?,?,?,?,?)", actors),
+            ("INSERT INTO {tags} VALUES (?,?,?)", tags),
+            ("INSERT INTO {effects} VALUES (?,?,?,?,?,?,?)", effects),
             ("INSERT INTO {history} VALUES (?,?,?,?,?,?,?,?)", self.history),
             ("INSERT INTO {heads} VALUES (?,?,?,?,?,?) ON CONFLICT (id) DO UPDATE SET "
              "version = excluded.version, retracted = excluded.retracted, open_from = excluded.open_from, "
@@ -295,8 +368,8 @@ class Actors(ReadModel):
         "CREATE TABLE IF NOT EXISTS {versions} (slug TEXT NOT NULL, position_from BIGINT NOT NULL, "
         "position_to BIGINT, recorded_from TEXT NOT NULL, recorded_to TEXT, version INTEGER NOT NULL, "
         "doc TEXT NOT NULL, PRIMARY KEY (slug, position_from))",
+        # Searched by substring (LIKE '%…%'), which no B-tree serves: the table is read whole.
         "CREATE TABLE IF NOT EXISTS {terms} (slug TEXT NOT NULL, term TEXT NOT NULL, PRIMARY KEY (slug, term))",
-        "CREATE INDEX IF NOT EXISTS {terms_name}_term ON {terms} (term)",
     )
 
     def operations(self, events: Sequence[Positioned]) -> list[Operation]:
@@ -343,6 +416,10 @@ class Actors(ReadModel):
 def _terms(doc: dict[str, Any]) -> set[str]:
     names = [doc["id"], doc["name"], *doc.get("names", {}).values(), *doc.get("aliases", [])]
     return {fold(name) for name in names if name}
+
+
+def _marks(count: int) -> str:
+    return ", ".join("?" * count)
 
 
 def quad_class(category: str) -> str:

@@ -42,7 +42,7 @@ class Projector:
 
     def position(self) -> int:
         """The log position every projection has reached."""
-        return min(p.position() for p in self.projections)
+        return min(self._positions(self.projections).values())
 
     def lag(self) -> int:
         return (self.chronicle.recorder.max_notification_id() or 0) - self.position()
@@ -66,7 +66,7 @@ class Projector:
         batch to every projection that is behind in ONE transaction, with each
         projection's tracking position."""
         read = 0
-        positions = {p.name: p.position() for p in projections}
+        positions = self._positions(projections)
         while (position := min(positions.values())) < until:
             notifications = self.chronicle.recorder.select_notifications(
                 position, self.batch_size, stop=until, inclusive_of_start=False)
@@ -83,7 +83,7 @@ class Projector:
                 self.view.apply_all([(p.operations(events), p.tables, Tracking(p.tracking_name, reached))
                                      for p, events in work])
             except IntegrityError:  # another process applied this batch first: see where they got
-                positions = {p.name: p.position() for p in projections}
+                positions = self._positions(projections)
                 continue
             for projection, _ in work:
                 positions[projection.name] = reached
@@ -91,6 +91,10 @@ class Projector:
             read += applied
             progress(applied)
         return read
+
+    def _positions(self, projections: list[ReadModel]) -> dict[str, int]:
+        tracked = self.view.positions([p.tracking_name for p in projections])
+        return {p.name: tracked[p.tracking_name] for p in projections}
 
     def _decode(self, projection: ReadModel, notification: Any, decoded: dict[int, Any]) -> Any:
         if type(projection).decode is not ReadModel.decode:
@@ -126,8 +130,10 @@ class Projector:
         targets = [p for p in self.projections if self.named or p.replayable]
         self._reached = 0  # writes meanwhile wait for the rebuilt tables
         for projection in targets:
-            projection.drop_tables()
-            projection.create_tables(indexes=False)
+            with self.view.schema_lock():
+                projection.drop_tables()
+                projection.create_tables(indexes=False)
+                projection.start_tracking()
         head = self.chronicle.recorder.max_notification_id() or 0
         with self._lock:
             applied = self._catch_up(targets, head, progress)

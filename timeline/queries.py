@@ -9,18 +9,27 @@ from __future__ import annotations
 
 import base64
 import json
-from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from typing import Any, Literal
 
-from events.vocabulary import CATEGORIES, QUAD_CLASSES
+import msgspec
+
+from events.vocabulary import QUAD_CLASSES
 from timeline.projections import Actors, Developments
 from timeline.projector import Projector
 from timeline.text import fold
 
 AsOf = int | str | None
 TREND_DAYS = 90
+TRIGRAM = 3
+"""Free text this long (folded) or longer is looked up in the text index; shorter text
+has no trigram to look up, and is matched by reading the timeline in order."""
+COMMON = 10_000
+"""Free text found in this many versions is common: reading the timeline in order meets a
+page of it sooner than this many candidates could be read and sorted."""
+_NAMED = "SELECT n.slug FROM {actor_terms} n WHERE n.term LIKE ? ESCAPE '\\'"
+"""The actors with a name or alias (folded) that matches a LIKE pattern."""
 MAX_POSITION = 2**63 - 1
 """Log positions are 64-bit integers in both stores."""
 
@@ -78,20 +87,34 @@ class Reader:
     def timeline(self, query: TimelineQuery) -> Page:
         as_of = query.as_of
         after = None
+        now = query.cursor is None and as_of is None
         if query.cursor:
             after, as_of = _decode_cursor(query.cursor)
-            where, params = _record_time("v", as_of)
-        elif as_of is None:
-            # The first page of the current record: the rows current now (an index equality
-            # on position_to), pinned to this position for the pages that follow.
+        elif now:
             as_of = self.projector.position()
-            where, params = ["v.position_to IS NULL", "v.position_from <= ?"], [as_of]
-        else:
-            where, params = _record_time("v", as_of)
+
+        def record_time(alias: str) -> tuple[list[str], list[Any]]:
+            if now:  # the first page of the current record: the rows current now (an index
+                # equality on position_to), pinned to this position for the pages that follow
+                return [f"{alias}.position_to IS NULL", f"{alias}.position_from <= ?"], [as_of]
+            return _record_time(alias, as_of)
+
+        where, params = record_time("v")
+        # The rows of actors that a version must have (or, for free text, may have), by the
+        # actors index: bounded by the date range and, unless as_of is a timestamp (checked
+        # on the version row only), by the record time.
+        own, own_params = [], []
+        for condition, value in _bounds("a", query):
+            own.append(condition)
+            own_params.append(value)
+        if not isinstance(as_of, str):
+            current, positions = record_time("a")
+            own += current
+            own_params += positions
+        # Candidates: the positions of the versions that may match, from an index, when the
+        # query has a selective part (actors, else free text); otherwise the timeline order.
+        candidates, chosen = None, []
         if query.actors or query.role:
-            # Candidates come from the actors index (actor, earliest, latest, ...), bounded by
-            # the date range, and are looked up by primary key: far fewer rows than scanning
-            # the timeline order for an actor's developments.
             conditions, values = [], []
             if query.actors:
                 conditions.append(f"a.actor IN ({_marks(query.actors)})")
@@ -99,12 +122,8 @@ class Reader:
             if query.role:
                 conditions.append("a.role = ?")
                 values.append(query.role)
-            for condition, value in _bounds("a", query):
-                conditions.append(condition)
-                values.append(value)
-            where.append(f"(v.first_position, v.position_from) IN (SELECT a.first_position, a.position_from "
-                         f"FROM {{actors}} a WHERE {' AND '.join(conditions)})")
-            params += values
+            candidates = f"SELECT DISTINCT a.position_from FROM {{actors}} a WHERE {' AND '.join(conditions + own)}"
+            chosen = values + own_params
         if query.involving:
             where.append("EXISTS (SELECT 1 FROM {actors} i WHERE i.first_position = v.first_position "
                          "AND i.position_from = v.position_from AND i.actor = ?)")
@@ -121,17 +140,33 @@ class Reader:
             where.append(condition)
             params.append(value)
         if query.q:
-            pattern = "%" + fold(query.q).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-            where.append("(v.search LIKE ? ESCAPE '\\' OR EXISTS (SELECT 1 FROM {actors} a "
-                         "JOIN {actor_terms} n ON n.slug = a.actor WHERE a.first_position = v.first_position AND "
-                         "a.position_from = v.position_from AND n.term LIKE ? ESCAPE '\\'))")
+            text = fold(query.q)
+            pattern = _like_pattern(text)
+            # What free text means: the version's title or summary contains it, or one of
+            # its actors has a name or alias (any language) that does.
+            where.append(f"(v.search LIKE ? ESCAPE '\\' OR EXISTS (SELECT 1 FROM {{actors}} a WHERE "
+                         f"a.first_position = v.first_position AND a.position_from = v.position_from AND "
+                         f"a.actor IN ({_NAMED})))")
             params += [pattern, pattern]
+            if candidates is None and len(text) >= TRIGRAM:
+                found, positions = self._found(text, pattern, own, own_params)
+                if found < COMMON:
+                    candidates = (f"SELECT DISTINCT CAST(p.value AS BIGINT) AS position_from FROM "
+                                  f"{self.view.dialect.elements('?', 'p')}")
+                    chosen = [positions]
         direction = "DESC" if query.order == "desc" else "ASC"
         if after is not None:
             where.append(f"(v.earliest, v.latest, v.first_position) {'<' if direction == 'DESC' else '>'} (?, ?, ?)")
             params += after
+        source = "{versions} v"
+        if candidates:
+            # Each candidate is looked up by its position and checked; the few that pass are
+            # sorted. (CROSS JOIN keeps SQLite from reading the timeline order instead.)
+            source = f"({candidates}) c CROSS JOIN {{versions}} v"
+            where.insert(0, "v.position_from = c.position_from")
+            params = chosen + params
         rows = self._select(
-            f"SELECT v.doc, v.earliest, v.latest, v.first_position FROM {{versions}} v WHERE {' AND '.join(where)} "
+            f"SELECT v.doc, v.earliest, v.latest, v.first_position FROM {source} WHERE {' AND '.join(where)} "
             f"ORDER BY v.earliest {direction}, v.latest {direction}, v.first_position {direction} LIMIT ?",
             [*params, query.limit + 1],
         )
@@ -142,6 +177,21 @@ class Reader:
             last = rows[-1]
             cursor = _encode_cursor([last["earliest"], last["latest"], last["first_position"]], as_of)
         return Page([json.loads(row["doc"]) for row in rows], cursor, as_of)
+
+    def _found(self, text: str, pattern: str, own: list[str], own_params: list[Any]) -> tuple[int, str]:
+        """How many versions may hold free text, counted up to COMMON, and their positions
+        (a JSON array): those whose folded text contains it, by the text index, and those
+        of the actors so named, by the actors index (``own``: their bounds)."""
+        if self.view.dialect.name == "sqlite":
+            found, value = "SELECT rowid AS position_from FROM {search} WHERE {search} MATCH ?", \
+                '"' + text.replace('"', '""') + '"'
+        else:
+            found, value = "SELECT position_from FROM {versions} WHERE search LIKE ? ESCAPE '\\'", pattern
+        row = self._select(
+            f"SELECT COUNT(*) AS n, {self.view.dialect.array_of('position_from')} AS positions FROM ({found} "
+            f"UNION ALL SELECT a.position_from FROM {{actors}} a WHERE {' AND '.join([f'a.actor IN ({_NAMED})', *own])} "
+            f"LIMIT ?) found", [value, pattern, *own_params, COMMON])[0]
+        return row["n"], row["positions"] or "[]"
 
     def development(self, ident: str, as_of: AsOf = None) -> dict[str, Any] | None:
         """A development as the record states it (or stated it at ``as_of``), retracted or not."""
@@ -193,7 +243,7 @@ class Reader:
         if not q:
             rows = self._select("SELECT doc FROM {actor_heads} ORDER BY slug LIMIT ?", [limit])
         else:
-            pattern = "%" + fold(q).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            pattern = _like_pattern(fold(q))
             rows = self._select(
                 "SELECT doc FROM {actor_heads} WHERE slug IN (SELECT slug FROM {actor_terms} "
                 "WHERE term LIKE ? ESCAPE '\\') ORDER BY slug LIMIT ?", [pattern, limit])
@@ -207,78 +257,131 @@ class Reader:
         if profile is None:
             return None
         at = at or date.today().isoformat()
-        where, params = _record_time("v", as_of)
-        record_time = " AND ".join(where)
-        attributes = self._attributes(slug, at, record_time, params)
-        # The actor's own rows drive each query (CROSS JOIN keeps SQLite from starting at
-        # the timeline index); documents are read only for the rows shown.
-        shared = self._select(
-            f"SELECT o.actor AS other, v.id, v.earliest, v.category, v.first_position, v.position_from "
-            f"FROM {{actors}} me CROSS JOIN {{versions}} v CROSS JOIN {{actors}} o "
-            f"WHERE me.actor = ? AND me.earliest <= ? AND v.first_position = me.first_position "
-            f"AND v.position_from = me.position_from AND {record_time} AND o.first_position = me.first_position "
-            f"AND o.position_from = me.position_from AND o.actor <> me.actor", [slug, at, *params])
-        involved = self._select(
-            f"SELECT me.role, v.id, v.category, v.earliest, v.latest FROM {{actors}} me CROSS JOIN {{versions}} v "
-            f"WHERE me.actor = ? AND me.earliest <= ? AND v.first_position = me.first_position "
-            f"AND v.position_from = me.position_from AND {record_time}", [slug, at, *params])
-        relations = _relations(shared, at)
-        titles = self._titles([r["last"] for r in relations.values()])
-        for relation in relations.values():
-            relation["last"] = {"development": relation["last"]["id"], **titles[relation["last"]["key"]],
-                                "category": relation["last"]["category"]}
         return {
             "actor": slug,
             "at": at,
             "as_of": as_of,
             "profile": {k: profile.get(k) for k in ("id", "name", "names", "aliases", "kind", "description",
                                                      "wikidata")},
-            "attributes": attributes,
-            "relations": relations,
-            "involvement": _involvement(involved),
+            "attributes": self._attributes(slug, at, as_of),
+            "relations": self._relations(slug, at, as_of),
+            "involvement": self._involvement(slug, at, as_of),
         }
 
-    def _titles(self, rows: list[dict[str, Any]]) -> dict[tuple[int, int], dict[str, Any]]:
-        """Title and date of the given version rows, read in one query."""
-        if not rows:
-            return {}
-        found = self._select(
-            f"SELECT first_position, position_from, doc FROM {{versions}} "
-            f"WHERE first_position IN ({_marks(rows)})", [r["key"][0] for r in rows])
-        wanted = {r["key"] for r in rows}
-        titles = {}
-        for row in found:
-            key = (row["first_position"], row["position_from"])
-            if key in wanted:
-                doc = json.loads(row["doc"])
-                titles[key] = {"title": doc["title"], "when": doc["when"]}
-        return titles
+    # Actor state is computed in SQL from the actor's own rows (actors and effects
+    # indexes, which hold the dates, category and record time); documents are read only
+    # for the rows shown.
 
-    def _attributes(self, slug: str, at: str, record_time: str, params: list[Any]) -> dict[str, Any]:
-        rows = self._select(
-            f"SELECT e.attribute, e.value, e.earliest, e.first_position, v.id, v.position_from FROM {{effects}} e "
-            f"CROSS JOIN {{versions}} v WHERE e.actor = ? AND e.earliest <= ? AND "
-            f"v.first_position = e.first_position AND v.position_from = e.position_from AND {record_time} "
-            f"ORDER BY e.attribute, e.earliest, e.first_position", [slug, at, *params])
-        latest: dict[str, dict[str, Any]] = {}
-        for row in rows:
-            latest[row["attribute"]] = row
-        docs = {}
-        if latest:
-            keys = {(r["first_position"], r["position_from"]) for r in latest.values()}
-            for row in self._select(f"SELECT first_position, position_from, doc FROM {{versions}} "
-                                    f"WHERE first_position IN ({_marks(list(keys))})", [k[0] for k in keys]):
-                if (row["first_position"], row["position_from"]) in keys:
-                    docs[row["first_position"], row["position_from"]] = row["doc"]
+    def _attributes(self, slug: str, at: str, as_of: AsOf) -> dict[str, Any]:
+        """Each attribute's latest effect on or before ``at`` (ties: the later recorded
+        development); an effect with value null ends the attribute."""
+        join, current, params = _own_rows("l", as_of)
+        # Per attribute, the position of its latest effect (a backward seek in the effects
+        # index), then that effect by its primary key.
+        latest = self._select(
+            f"SELECT e.attribute, e.value, e.earliest, e.position_from FROM (SELECT a.attribute, (SELECT l.position_from "
+            f"FROM {{effects}} l{join} WHERE l.actor = ? AND l.attribute = a.attribute AND l.earliest <= ? AND {current} "
+            f"ORDER BY l.earliest DESC, l.first_position DESC LIMIT 1) AS position_from FROM (SELECT DISTINCT attribute "
+            f"FROM {{effects}} WHERE actor = ?) a) k CROSS JOIN {{effects}} e WHERE e.position_from = k.position_from "
+            f"AND e.actor = ? AND e.attribute = k.attribute AND e.value <> 'null' ORDER BY e.attribute",
+            [slug, at, *params, slug, slug])
+        docs = self._docs([row["position_from"] for row in latest])
         attributes = {}
-        for name, row in latest.items():
-            value = json.loads(row["value"])
-            if value is None:
-                continue
-            doc = json.loads(docs[row["first_position"], row["position_from"]])
-            attributes[name] = {"value": value, "development": row["id"], "title": doc["title"],
-                                "when": doc["when"], "earliest": row["earliest"], "sources": doc["sources"]}
+        for row in latest:
+            doc = json.loads(docs[row["position_from"]])
+            attributes[row["attribute"]] = {"value": json.loads(row["value"]), "development": doc["id"],
+                                            "title": doc["title"], "when": doc["when"], "earliest": row["earliest"],
+                                            "sources": doc["sources"]}
         return attributes
+
+    def _relations(self, slug: str, at: str, as_of: AsOf) -> dict[str, dict[str, Any]]:
+        """Per other actor, the developments shared up to ``at`` (each once, whatever the
+        roles): counts by quad class, summed weights, the last one (latest ``earliest``,
+        ties: the later recorded), and the trend of the last 90 days against the 90 before."""
+        day = date.fromisoformat(at)
+        recent_from, before_from = _days_before(day, TREND_DAYS), _days_before(day, 2 * TREND_DAYS)
+        join, current, params = _own_rows("me", as_of)
+        last_join, last_current, _ = _own_rows("l", as_of)
+        dialect = self.view.dialect
+        # The actor's rows in the date range, each with the other actors of its version and
+        # its category's weight and quad class (looked up once per row, before the others).
+        shared = (f"FROM {{actors}} me{join} CROSS JOIN {{categories}} c CROSS JOIN {dialect.elements('me.others', 'o')} "
+                  f"WHERE me.actor = ? AND {current} AND c.category = me.category")
+        # Sums per other actor, then the rows of its last day: the last development is the
+        # one of them recorded last.
+        rows = self._select(
+            f"WITH relation AS (SELECT o.value AS other, COUNT(*) AS developments, SUM(c.weight) AS score, "
+            f"{', '.join(f'SUM(c.{quad}) AS {quad}' for quad in QUAD_CLASSES)}, MAX(me.earliest) AS day "
+            f"{shared} AND me.earliest <= ? GROUP BY o.value) "
+            f"SELECT r.*, l.first_position, l.position_from FROM relation r CROSS JOIN {{actors}} l{last_join} "
+            f"CROSS JOIN {dialect.elements('l.others', 'lo')} WHERE l.actor = ? AND l.earliest = r.day AND "
+            f"{last_current} AND lo.value = r.other ORDER BY r.other, l.first_position",
+            [slug, *params, at, slug, *params])
+        relation_rows = {row["other"]: row for row in rows}  # the last of each other's rows: its last development
+        trend = {row["other"]: row for row in self._select(
+            f"SELECT o.value AS other, SUM(CASE WHEN me.earliest > ? THEN c.weight ELSE 0 END) AS recent, "
+            f"SUM(CASE WHEN me.earliest <= ? THEN c.weight ELSE 0 END) AS previous {shared} "
+            f"AND me.earliest > ? AND me.earliest <= ? GROUP BY o.value",
+            [recent_from, recent_from, slug, *params, before_from, at])}
+        shown = self._docs(list({row["position_from"] for row in relation_rows.values()}), _Shown)
+        relations = {}
+        for other, row in relation_rows.items():
+            development = shown[row["position_from"]]
+            window = trend.get(other)
+            recent, previous = (float(window["recent"]), float(window["previous"])) if window else (0.0, 0.0)
+            relations[other] = {
+                "counts": {quad: row[quad] for quad in QUAD_CLASSES},
+                "developments": row["developments"], "score": float(row["score"]),
+                "last": {"development": development.id, "title": development.title, "when": development.when,
+                         "category": development.category},
+                "recent_score": recent, "previous_score": previous,
+                "trend": "warming" if recent > previous else "cooling" if recent < previous else "steady",
+            }
+        return relations
+
+    def _involvement(self, slug: str, at: str, as_of: AsOf) -> dict[str, Any]:
+        """How often the actor took part up to ``at``: developments, by role (each role it
+        had), by category (each development once: the actor's first row of a version is
+        the one with ``others``), first and last day."""
+        join, current, params = _own_rows("me", as_of)
+        rows = self._select(
+            f"SELECT me.role, me.category, COUNT(*) AS n, COUNT(me.others) AS developments, MIN(me.earliest) AS first, "
+            f"MAX(me.latest) AS last FROM {{actors}} me{join} WHERE me.actor = ? AND me.earliest <= ? AND {current} "
+            f"GROUP BY me.role, me.category", [slug, at, *params])
+        by_role: dict[str, int] = {}
+        by_category: dict[str, int] = {}
+        for row in rows:
+            by_role[row["role"]] = by_role.get(row["role"], 0) + row["n"]
+            if row["developments"]:
+                by_category[row["category"]] = by_category.get(row["category"], 0) + row["developments"]
+        return {
+            "developments": sum(by_category.values()),
+            "by_role": dict(sorted(by_role.items())),
+            "by_category": dict(sorted(by_category.items())),
+            "first": min((row["first"] for row in rows), default=None),
+            "last": max((row["last"] for row in rows), default=None),
+        }
+
+    def _docs(self, positions: list[int], shape: type | None = None) -> dict[int, Any]:
+        """The documents of the given versions, in one query: as stored, or decoded into
+        ``shape`` (which reads only the fields it names)."""
+        if not positions:
+            return {}
+        rows = self._select(f"SELECT position_from, doc FROM {{versions}} WHERE position_from IN "
+                            f"({_marks(positions)})", positions)
+        if shape is None:
+            return {row["position_from"]: row["doc"] for row in rows}
+        decode = msgspec.json.Decoder(shape).decode
+        return {row["position_from"]: decode(row["doc"]) for row in rows}
+
+
+class _Shown(msgspec.Struct):
+    """What a relation shows of its last development."""
+
+    id: str
+    title: str
+    when: str
+    category: str
 
 
 def _details(row: dict[str, Any]) -> dict[str, Any]:
@@ -289,51 +392,9 @@ def _details(row: dict[str, Any]) -> dict[str, Any]:
     return json.loads(row["details"]) if row["details"] else {}
 
 
-def _relations(rows: list[dict[str, Any]], at: str) -> dict[str, dict[str, Any]]:
-    day = date.fromisoformat(at)
-    recent_from = _days_before(day, TREND_DAYS)
-    before_from = _days_before(day, 2 * TREND_DAYS)
-    relations: dict[str, dict[str, Any]] = {}
-    seen: set[tuple[str, str]] = set()
-    for row in sorted(rows, key=lambda r: (r["earliest"], r["first_position"])):
-        if (row["other"], row["id"]) in seen:  # one development counts once, whatever the roles
-            continue
-        seen.add((row["other"], row["id"]))
-        relation = relations.setdefault(row["other"], {
-            "counts": dict.fromkeys(QUAD_CLASSES, 0), "developments": 0, "score": 0.0,
-            "last": None, "recent_score": 0.0, "previous_score": 0.0})
-        info = CATEGORIES[row["category"]]
-        relation["counts"][info.quad_class] += 1
-        relation["developments"] += 1
-        relation["score"] += info.weight
-        if row["earliest"] > recent_from:
-            relation["recent_score"] += info.weight
-        elif row["earliest"] > before_from:
-            relation["previous_score"] += info.weight
-        relation["last"] = {"id": row["id"], "key": (row["first_position"], row["position_from"]),
-                            "category": row["category"]}
-    for relation in relations.values():
-        difference = relation["recent_score"] - relation["previous_score"]
-        relation["trend"] = "warming" if difference > 0 else "cooling" if difference < 0 else "steady"
-    return relations
-
-
 def _days_before(day: date, days: int) -> str:
     """The ISO day ``days`` before ``day`` (the calendar's first day at the earliest)."""
     return (day - timedelta(days=days)).isoformat() if day > date.min + timedelta(days=days) else date.min.isoformat()
-
-
-def _involvement(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    by_role = Counter(row["role"] for row in rows)
-    developments = {row["id"]: row for row in rows}
-    by_category = Counter(row["category"] for row in developments.values())
-    return {
-        "developments": len(developments),
-        "by_role": dict(sorted(by_role.items())),
-        "by_category": dict(sorted(by_category.items())),
-        "first": min((r["earliest"] for r in rows), default=None),
-        "last": max((r["latest"] for r in rows), default=None),
-    }
 
 
 def _bounds(alias: str, query: TimelineQuery) -> list[tuple[str, str]]:
@@ -347,6 +408,11 @@ def _bounds(alias: str, query: TimelineQuery) -> list[tuple[str, str]]:
 
 def _marks(values: list[Any]) -> str:
     return ",".join("?" * len(values))
+
+
+def _like_pattern(text: str) -> str:
+    """A LIKE pattern for text that contains ``text`` literally (``%`` and ``_`` included)."""
+    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
 def parse_as_of(value: Any) -> AsOf:
@@ -368,6 +434,18 @@ def parse_as_of(value: Any) -> AsOf:
 
 def _record_column(as_of: AsOf) -> tuple[str, Any]:
     return ("position_from", as_of) if isinstance(as_of, int) else ("recorded_from", as_of)
+
+
+def _own_rows(alias: str, as_of: AsOf) -> tuple[str, str, list[Any]]:
+    """A join and a condition for the actor or effect rows (``alias``) of the versions
+    current at record time ``as_of``: by the rows' own positions, or for a timestamp by
+    their versions' record times. Returns (join, condition, its parameters)."""
+    if isinstance(as_of, str):
+        where, params = _record_time(f"{alias}v", as_of)
+        return (f" JOIN {{versions}} {alias}v ON {alias}v.position_from = {alias}.position_from", " AND ".join(where),
+                params)
+    where, params = _record_time(alias, as_of)
+    return "", " AND ".join(where), params
 
 
 def _record_time(alias: str, as_of: AsOf) -> tuple[list[str], list[Any]]:

@@ -48,7 +48,8 @@ def _hash(token: str) -> str:
 class Tokens:
     def __init__(self, view: ReadTables):
         self.view = view
-        view.execute(SCHEMA, TABLES)
+        with view.schema_lock():  # workers starting at once take turns
+            view.execute(SCHEMA, TABLES)
 
     def create(self, name: str, role: str) -> str:
         """Creates a token and returns it; this is the only time it is ever shown."""

@@ -9,7 +9,10 @@ holds the few differences.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import fcntl
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,10 +27,26 @@ Operation = tuple[str, Sequence[Sequence[Any]]]
 
 @dataclass(frozen=True)
 class Dialect:
+    name: str
+    """``sqlite`` or ``postgresql``: which text index the store has (FTS5 or pg_trgm)."""
     placeholder: str
     schema: str | None
     without_rowid: str = ""
     """SQLite's ``WITHOUT ROWID`` for tables whose primary key is all there is to them."""
+    position_key: str = "BIGINT PRIMARY KEY"
+    """A log position as a table's key. SQLite's ``INTEGER PRIMARY KEY`` is the rowid itself:
+    no separate key index, and the row number its FTS5 index refers to."""
+
+    def elements(self, array: str, alias: str) -> str:
+        """A FROM item: the elements of a JSON array (a column or a parameter), one row each, as
+        ``alias.value``."""
+        if self.name == "sqlite":
+            return f"json_each({array}) AS {alias}"
+        return f"json_array_elements_text({array}::json) AS {alias}(value)"
+
+    def array_of(self, expression: str) -> str:
+        """An aggregate: the values of ``expression`` as the text of a JSON array (null if none)."""
+        return f"json_group_array({expression})" if self.name == "sqlite" else f"json_agg({expression})::text"
 
     def table(self, name: str) -> str:
         return f'"{self.schema}"."{name}"' if self.schema else name
@@ -37,7 +56,7 @@ class Dialect:
         indexes), and the placeholder style."""
         names = {f"{k}_name": v for k, v in tables.items()}
         statement = statement.format(**{k: self.table(v) for k, v in tables.items()}, **names,
-                                     without_rowid=self.without_rowid)
+                                     without_rowid=self.without_rowid, position_key=self.position_key)
         return statement.replace("?", self.placeholder) if self.placeholder != "?" else statement
 
 
@@ -81,9 +100,23 @@ class ReadTables:
             cursor.execute(self.dialect.sql(statement, tables), tuple(params))
             return [dict(row) for row in cursor.fetchall()]
 
+    def positions(self, application_names: Sequence[str]) -> dict[str, int]:
+        """The tracked positions of several projections, in one query."""
+        marks = ", ".join([self.dialect.placeholder] * len(application_names))
+        with self.datastore.transaction(commit=False) as cursor:
+            cursor.execute(f"SELECT application_name AS name, MAX(notification_id) AS position "
+                           f"FROM {self._tracking} WHERE application_name IN ({marks}) GROUP BY application_name",
+                           tuple(application_names))
+            found = {row["name"]: row["position"] for row in cursor.fetchall()}
+        return {name: found.get(name) or 0 for name in application_names}
+
+    @property
+    def _tracking(self) -> str:
+        return self.dialect.table(getattr(self, "tracking_table_name", "tracking"))
+
     def forget(self, application_name: str) -> None:
         """Removes a projection's tracking position, so it starts again from zero."""
-        tracking = self.dialect.table(getattr(self, "tracking_table_name", "tracking"))
+        tracking = self._tracking
         with self.datastore.transaction(commit=True) as cursor:
             cursor.execute(
                 f"DELETE FROM {tracking} WHERE application_name = {self.dialect.placeholder}",
@@ -91,14 +124,47 @@ class ReadTables:
             )
 
 
+    def schema_lock(self) -> Any:
+        """Held while tables are made or dropped: two workers starting at once must not
+        both create a table (PostgreSQL refuses concurrent CREATE TABLE IF NOT EXISTS), nor
+        one drop what the other has just made."""
+        raise NotImplementedError
+
+
 class SQLiteView(ReadTables, SQLiteTrackingRecorder):
-    dialect = Dialect("?", None, " WITHOUT ROWID")
+    dialect = Dialect("sqlite", "?", None, " WITHOUT ROWID", "INTEGER PRIMARY KEY")
+    _memory_lock = threading.Lock()
+
+    @contextmanager
+    def schema_lock(self) -> Iterator[None]:
+        """A lock file beside the database (an in-memory one has a single process)."""
+        pool = self.datastore.pool
+        if pool.is_sqlite_memory_mode:
+            with self._memory_lock:
+                yield
+            return
+        with open(f"{pool.db_name}.schema-lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 class PostgresView(ReadTables, PostgresTrackingRecorder):
     @property
     def dialect(self) -> Dialect:
-        return Dialect("%s", self.datastore.schema)
+        return Dialect("postgresql", "%s", self.datastore.schema)
+
+    @contextmanager
+    def schema_lock(self) -> Iterator[None]:
+        """A session advisory lock named after the schema."""
+        with self.datastore.get_connection() as connection:
+            connection.execute("SELECT pg_advisory_lock(hashtext(%s))", (self.datastore.schema,))
+            try:
+                yield
+            finally:
+                connection.execute("SELECT pg_advisory_unlock(hashtext(%s))", (self.datastore.schema,))
 
 
 def open_view(env: dict[str, str]) -> SQLiteView | PostgresView:

@@ -429,7 +429,10 @@ def parse_as_of(value: Any) -> AsOf:
         raise BadQuery("as_of", "must be a log position or an RFC 3339 timestamp") from None
     if moment.tzinfo is None:
         raise BadQuery("as_of", "a timestamp needs a time zone, e.g. 2023-09-20T12:00:00Z")
-    return moment.astimezone(timezone.utc).isoformat(timespec="microseconds")
+    try:
+        return moment.astimezone(timezone.utc).isoformat(timespec="microseconds")
+    except OverflowError:  # 0001-01-01T00:00+01:00 is before the calendar begins in UTC
+        raise BadQuery("as_of", "is outside the calendar once converted to UTC") from None
 
 
 def _record_column(as_of: AsOf) -> tuple[str, Any]:
@@ -466,7 +469,9 @@ def _decode_cursor(cursor: str) -> tuple[list[Any], AsOf]:
     try:
         key, as_of = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
         earliest, latest, position = key
-        if not (isinstance(earliest, str) and isinstance(latest, str) and isinstance(position, int)):
+        days = (earliest, latest)
+        if not (all(isinstance(d, str) and d.isascii() and len(d) <= 16 for d in days)  # dates as the rows hold them
+                and isinstance(position, int) and 0 <= position <= MAX_POSITION):
             raise TypeError
         return [earliest, latest, position], parse_as_of(as_of)
     except (ValueError, TypeError, BadQuery):

@@ -10,6 +10,7 @@ the eventsourcing library's own persistence settings.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import uuid
 from collections.abc import Iterator
@@ -110,10 +111,22 @@ def schema_lock(url: str) -> Iterator[None]:
     """Held while a process makes the store's tables: PostgreSQL refuses concurrent
     ``CREATE SCHEMA`` or ``CREATE OR REPLACE FUNCTION`` of one name ("tuple concurrently
     updated"), which is what workers starting at once would do. A session advisory lock
-    named after the schema; SQLite needs none (its writes take turns)."""
+    named after the schema. SQLite: a lock file beside the database (the library's
+    tracking recorder records its table migration once, and a second process doing the
+    same at once fails); an in-memory database has one process."""
     parts = urlsplit(url)
-    if parts.scheme not in ("postgresql", "postgres"):
-        yield
+    if parts.scheme == "sqlite":
+        path = parts.path[1:] if parts.path.startswith("/") else parts.path
+        if path in ("", ":memory:"):
+            yield
+            return
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        with open(f"{path}.schema-lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
         return
     settings = _postgres_connection(parts, {k: v[-1] for k, v in parse_qs(parts.query).items()})
     schema = settings["POSTGRES_SCHEMA"]

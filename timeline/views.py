@@ -9,7 +9,6 @@ holds the few differences.
 
 from __future__ import annotations
 
-import fcntl
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -19,6 +18,8 @@ from typing import Any
 from eventsourcing.persistence import InfrastructureFactory, Tracking, TrackingRecorder
 from eventsourcing.postgres import PostgresTrackingRecorder
 from eventsourcing.sqlite import SQLiteTrackingRecorder
+
+from events.storage import database_url, schema_lock
 
 Row = dict[str, Any]
 Operation = tuple[str, Sequence[Sequence[Any]]]
@@ -143,12 +144,8 @@ class SQLiteView(ReadTables, SQLiteTrackingRecorder):
             with self._memory_lock:
                 yield
             return
-        with open(f"{pool.db_name}.schema-lock", "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
+        with schema_lock(f"sqlite:///{pool.db_name}"):
+            yield
 
 
 class PostgresView(ReadTables, PostgresTrackingRecorder):
@@ -172,6 +169,7 @@ def open_view(env: dict[str, str]) -> SQLiteView | PostgresView:
     same settings as the chronicle's (``env`` is the chronicle's environment)."""
     factory = InfrastructureFactory.construct(env)
     view_class = PostgresView if "postgres" in type(factory).__module__ else SQLiteView
-    view: TrackingRecorder = factory.tracking_recorder(view_class)
+    with schema_lock(database_url(dict(env))):  # the recorder makes its tracking table
+        view: TrackingRecorder = factory.tracking_recorder(view_class)
     view.factory = factory  # the view owns the factory and its connection pool
     return view

@@ -114,16 +114,17 @@ class Reader:
         # Candidates: the positions of the versions that may match, from an index, when the
         # query has a selective part (actors, else free text); otherwise the timeline order.
         candidates, chosen = None, []
-        if query.actors or query.role:
-            conditions, values = [], []
-            if query.actors:
-                conditions.append(f"a.actor IN ({_marks(query.actors)})")
-                values += query.actors
+        if query.actors:
+            conditions, values = [f"a.actor IN ({_marks(query.actors)})"], list(query.actors)
             if query.role:
                 conditions.append("a.role = ?")
                 values.append(query.role)
             candidates = f"SELECT DISTINCT a.position_from FROM {{actors}} a WHERE {' AND '.join(conditions + own)}"
             chosen = values + own_params
+        elif query.role:  # a role alone is common: read the timeline in order, checking each row
+            where.append("EXISTS (SELECT 1 FROM {actors} r WHERE r.first_position = v.first_position "
+                         "AND r.position_from = v.position_from AND r.role = ?)")
+            params.append(query.role)
         if query.involving:
             where.append("EXISTS (SELECT 1 FROM {actors} i WHERE i.first_position = v.first_position "
                          "AND i.position_from = v.position_from AND i.actor = ?)")

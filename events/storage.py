@@ -41,8 +41,13 @@ def library_settings(url: str) -> dict[str, str]:
     raise ValueError(f"TIMELINE_DATABASE_URL must start with sqlite:// or postgresql://, not {url!r}")
 
 
+def _sqlite_path(url_path: str) -> str:
+    """The file of a SQLite URL's path: ``sqlite:///rel`` -> ``rel``, ``sqlite:////abs`` -> ``/abs``."""
+    return url_path[1:] if url_path.startswith("/") else url_path
+
+
 def _sqlite_settings(path: str, options: dict[str, str]) -> dict[str, str]:
-    path = path[1:] if path.startswith("/") else path  # sqlite:///rel -> rel, sqlite:////abs -> /abs
+    path = _sqlite_path(path)
     if path in ("", ":memory:"):
         name = f"file:timeline-{uuid.uuid4().hex}?mode=memory&cache=shared"
     else:
@@ -116,7 +121,7 @@ def schema_lock(url: str) -> Iterator[None]:
     same at once fails); an in-memory database has one process."""
     parts = urlsplit(url)
     if parts.scheme == "sqlite":
-        path = parts.path[1:] if parts.path.startswith("/") else parts.path
+        path = _sqlite_path(parts.path)
         if path in ("", ":memory:"):
             yield
             return

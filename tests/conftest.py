@@ -22,11 +22,8 @@ def postgres_or_skip() -> None:
     try:
         psycopg.connect(POSTGRES, connect_timeout=3).close()
     except psycopg.OperationalError as error:
-        message = f"PostgreSQL at {POSTGRES} is not reachable ({error}); start it with: " \
-                  "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start"
-        if IN_CI:
-            pytest.fail(message)
-        pytest.skip(message)
+        unreachable(f"PostgreSQL at {POSTGRES}", error,
+                    "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start")
 
 
 def redis_or_skip() -> None:
@@ -36,11 +33,15 @@ def redis_or_skip() -> None:
     try:
         redis.Redis.from_url(REDIS, socket_connect_timeout=3).ping()
     except redis.ConnectionError as error:
-        message = f"Redis at {REDIS} is not reachable ({error}); start it with: " \
-                  "redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save '' --appendonly no"
-        if IN_CI:
-            pytest.fail(message)
-        pytest.skip(message)
+        unreachable(f"Redis at {REDIS}", error,
+                    "redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save '' --appendonly no")
+
+
+def unreachable(service: str, error: Exception, start: str) -> None:
+    message = f"{service} is not reachable ({error}); start it with: {start}"
+    if IN_CI:
+        pytest.fail(message)
+    pytest.skip(message)
 
 
 def drop_schema(schema: str) -> None:

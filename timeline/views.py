@@ -9,9 +9,7 @@ holds the few differences.
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -66,6 +64,8 @@ class ReadTables:
 
     dialect: Dialect
     datastore: Any
+    database_url: str
+    """The store's URL, for its schema lock."""
 
     def apply(self, operations: Iterable[Operation], tables: dict[str, str], tracking: Tracking) -> None:
         """Writes rows and the tracking position in one transaction."""
@@ -124,28 +124,15 @@ class ReadTables:
                 (application_name,),
             )
 
-
     def schema_lock(self) -> Any:
         """Held while tables are made or dropped: two workers starting at once must not
         both create a table (PostgreSQL refuses concurrent CREATE TABLE IF NOT EXISTS), nor
-        one drop what the other has just made."""
-        raise NotImplementedError
+        one drop what the other has just made. The store's own lock (:func:`schema_lock`)."""
+        return schema_lock(self.database_url)
 
 
 class SQLiteView(ReadTables, SQLiteTrackingRecorder):
     dialect = Dialect("sqlite", "?", None, " WITHOUT ROWID", "INTEGER PRIMARY KEY")
-    _memory_lock = threading.Lock()
-
-    @contextmanager
-    def schema_lock(self) -> Iterator[None]:
-        """A lock file beside the database (an in-memory one has a single process)."""
-        pool = self.datastore.pool
-        if pool.is_sqlite_memory_mode:
-            with self._memory_lock:
-                yield
-            return
-        with schema_lock(f"sqlite:///{pool.db_name}"):
-            yield
 
 
 class PostgresView(ReadTables, PostgresTrackingRecorder):
@@ -153,23 +140,15 @@ class PostgresView(ReadTables, PostgresTrackingRecorder):
     def dialect(self) -> Dialect:
         return Dialect("postgresql", "%s", self.datastore.schema)
 
-    @contextmanager
-    def schema_lock(self) -> Iterator[None]:
-        """A session advisory lock named after the schema."""
-        with self.datastore.get_connection() as connection:
-            connection.execute("SELECT pg_advisory_lock(hashtext(%s))", (self.datastore.schema,))
-            try:
-                yield
-            finally:
-                connection.execute("SELECT pg_advisory_unlock(hashtext(%s))", (self.datastore.schema,))
-
 
 def open_view(env: dict[str, str]) -> SQLiteView | PostgresView:
     """The view for a store, built by the library's own infrastructure factory from the
     same settings as the chronicle's (``env`` is the chronicle's environment)."""
     factory = InfrastructureFactory.construct(env)
     view_class = PostgresView if "postgres" in type(factory).__module__ else SQLiteView
-    with schema_lock(database_url(dict(env))):  # the recorder makes its tracking table
+    url = database_url(dict(env))
+    with schema_lock(url):  # the recorder makes its tracking table
         view: TrackingRecorder = factory.tracking_recorder(view_class)
     view.factory = factory  # the view owns the factory and its connection pool
+    view.database_url = url
     return view

@@ -58,6 +58,7 @@ def rebuild_phase(url: str) -> dict[str, Any]:
     chronicle = _chronicle(url)
     total = chronicle.recorder.max_notification_id() or 0
     projector = Projector(chronicle)
+    split = _cpu_split(chronicle, projector)
     laps = common.Laps()
     with common.progress_bar(total=total, unit="ev", desc="rebuild") as bar:
         def progress(count: int) -> None:
@@ -77,7 +78,34 @@ def rebuild_phase(url: str) -> dict[str, Any]:
     chronicle.close()
     return {"phase": "rebuild", "events": applied, "seconds": round(seconds, 3),
             "rate": round(applied / seconds, 1), "batch_ms": common.summary(laps.times),
-            "indexes_seconds": round(tail, 2), "rows": rows}
+            "indexes_seconds": round(tail, 2), "rows": rows,
+            "cpu_us_per_event": {part: round(spent / applied * 1e6, 1) for part, spent in split.items()}}
+
+
+def _cpu_split(chronicle: Any, projector: Any) -> dict[str, float]:
+    """Where a rebuild's CPU time goes, by wrapping its steps: reading the log, decoding
+    events (the library), making the rows (this service's Python), writing them and the
+    tracking positions (the database driver and, on SQLite, the database itself), and
+    building the indexes at the end. The process's CPU time (``time.process_time``), which
+    other work on the machine does not inflate; on PostgreSQL the server's part is missing."""
+    spent = dict.fromkeys(("read", "decode", "rows", "write", "indexes"), 0.0)
+
+    def timed(part: str, function: Any) -> Any:
+        def call(*args: Any, **kwargs: Any) -> Any:
+            started = time.process_time()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                spent[part] += time.process_time() - started
+        return call
+
+    chronicle.recorder.select_notifications = timed("read", chronicle.recorder.select_notifications)
+    chronicle.mapper.to_domain_event = timed("decode", chronicle.mapper.to_domain_event)
+    projector.view.apply_all = timed("write", projector.view.apply_all)
+    for projection in projector.projections:
+        projection.operations = timed("rows", projection.operations)
+        projection.create_tables = timed("indexes", projection.create_tables)
+    return spent
 
 
 def decode_phase(url: str) -> dict[str, Any]:
@@ -256,6 +284,16 @@ def main() -> None:
           (p.get("batch_ms") or p["event_ms"])["p99"], "1,000 events" if "batch_ms" in p else "1 event",
           p["cpu_seconds"], p["peak_rss_mb"]]
          for backend, r in results.items() for name, p in r["phases"].items() if name != "build"]))
+    print()
+    print("Rebuild CPU time per event, in µs (this process's; the database's own work is in `write` and "
+          "`indexes` on SQLite, and mostly in the server on PostgreSQL):")
+    parts = ("read", "decode", "rows", "write", "indexes")
+    print(common.table(
+        ["backend", *parts, "total", "share of rows"],
+        [[backend, *(r["phases"]["rebuild"]["cpu_us_per_event"][part] for part in parts),
+          round(sum(r["phases"]["rebuild"]["cpu_us_per_event"].values()), 1),
+          f"{r['phases']['rebuild']['cpu_us_per_event']['rows'] / sum(r['phases']['rebuild']['cpu_us_per_event'].values()):.0%}"]
+         for backend, r in results.items()]))
     print()
     print(common.table(
         ["backend", "rebuild events/s", "÷ decode", "target", "× stock", "target", "peak RSS MB", "target",

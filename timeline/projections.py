@@ -213,6 +213,7 @@ class Developments(ReadModel):
 
     def operations(self, events: Sequence[Positioned]) -> list[Operation]:
         batch = _DevelopmentBatch(self)
+        batch.load({str(event.originator_id) for event, _ in events if type(event) is not Development.Recorded})
         for event, position in events:
             batch.apply(event, position)
         return batch.operations()
@@ -249,7 +250,7 @@ class _DevelopmentBatch:
             self._history(event, ident, position, "recorded", None, None)
             self._write(ident, head, event, position)
             return
-        head = self._head(ident)
+        head = self.heads.get(ident)
         if head is None:  # the log is ahead of this projection's view of it: cannot happen
             raise LookupError(f"event for unknown development {ident} at position {position}")
         head["version"] = event.originator_version
@@ -271,16 +272,16 @@ class _DevelopmentBatch:
         if kind is not Development.Retracted:
             self._write(ident, head, event, position)
 
-    def _head(self, ident: str) -> dict[str, Any] | None:
-        if ident not in self.heads:
-            rows = self.projection.select(
-                "SELECT h.version, h.retracted, h.first_position, h.open_from, h.doc_from, v.doc FROM {heads} h "
-                "JOIN {versions} v ON v.position_from = h.doc_from WHERE h.id = ?", [ident])
-            if not rows:
-                return None
-            row = rows[0]
-            self.heads[ident] = {**row, "retracted": bool(row["retracted"]), "doc": json.loads(row["doc"])}
-        return self.heads[ident]
+    def load(self, idents: set[str]) -> None:
+        """The heads of developments that the batch changes, in one query: one per event
+        would make a round trip each."""
+        if not idents:
+            return
+        rows = self.projection.select(
+            f"SELECT h.id, h.version, h.retracted, h.first_position, h.open_from, h.doc_from, v.doc FROM {{heads}} h "
+            f"JOIN {{versions}} v ON v.position_from = h.doc_from WHERE h.id IN ({_marks(len(idents))})", list(idents))
+        for row in rows:
+            self.heads[row.pop("id")] = {**row, "retracted": bool(row["retracted"]), "doc": json.loads(row["doc"])}
 
     def _write(self, ident: str, head: dict[str, Any], event: Any, position: int) -> None:
         """Writes the development's state as a new version row: open (current from here

@@ -8,10 +8,13 @@ server pays one commit for many writes.
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any, NamedTuple
+from urllib.parse import urlsplit
 from uuid import UUID, uuid4
 
 from eventsourcing.application import AggregateNotFoundError, Application
@@ -22,10 +25,11 @@ from events import rules
 from events.actor import Actor
 from events.development import Development
 from events.errors import Conflict, InvalidInput, NotFound, RecordError, StaleVersion
-from events.storage import database_url, library_settings, schema_lock
+from events.storage import database_url, library_settings, schema_lock, store_lock
 from events.values import SLUG
 
 Aggregate = Actor | Development
+log = logging.getLogger(__name__)
 
 
 class Receipt(NamedTuple):
@@ -73,6 +77,9 @@ class Chronicle(Application[UUID]):
             super().__init__(env)
         self._registered: set[str] = set()
         self._group = _GroupCommit(self)
+        self.after_save: Callable[[int], object] | None = None
+        """Called with the last log position of each group commit, before the next group
+        is saved (the service projects the group there, in one transaction)."""
 
     def construct_env(self, name: str, env: EnvType | None = None) -> Environment:
         """Adds the library's persistence settings for ``TIMELINE_DATABASE_URL``."""
@@ -238,6 +245,33 @@ class _GroupCommit:
         return outcome
 
     def _save(self, group: list[_Pending]) -> None:
+        """Saves the group and hands its last position to ``after_save``, in the store's
+        turn: a group of another worker waits for the turn instead of in SQLite's busy
+        timeout, whose sleeps grow to tens of milliseconds, and finds this group
+        projected when it projects its own."""
+        with self.turn():
+            self._store(group)
+            reached = max((p.outcome.position or 0 for p in group if isinstance(p.outcome, Receipt)), default=0)
+            if reached and self.chronicle.after_save is not None:
+                try:
+                    self.chronicle.after_save(reached)
+                except Exception:  # each writer projects again itself, and hears the error there
+                    log.warning("projecting a group commit failed", exc_info=True)
+
+    @contextmanager
+    def turn(self) -> Iterator[None]:
+        """Groups of all processes of a store take turns saving and projecting; on
+        PostgreSQL this also keeps workers from projecting the same events and losing on
+        the tracking row."""
+        url = self.chronicle.database_url
+        if urlsplit(url).scheme == "sqlite":
+            with store_lock(url, "write"):
+                yield
+            return
+        with self.chronicle.recorder.datastore.get_connection() as connection, store_lock(url, "write", connection):
+            yield
+
+    def _store(self, group: list[_Pending]) -> None:
         if len(group) == 1:
             return self._alone(group[0])
         batch = _Batch(self.chronicle, "")

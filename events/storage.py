@@ -115,10 +115,25 @@ def _create_schema(settings: dict[str, str]) -> None:
 def schema_lock(url: str) -> Iterator[None]:
     """Held while a process makes the store's tables: PostgreSQL refuses concurrent
     ``CREATE SCHEMA`` or ``CREATE OR REPLACE FUNCTION`` of one name ("tuple concurrently
-    updated"), which is what workers starting at once would do. A session advisory lock
-    named after the schema. SQLite: a lock file beside the database (the library's
+    updated"), which is what workers starting at once would do. SQLite: the library's
     tracking recorder records its table migration once, and a second process doing the
-    same at once fails); an in-memory database has one process."""
+    same at once fails. On its own connection, since the store's pools may not exist yet."""
+    parts = urlsplit(url)
+    if parts.scheme == "sqlite":
+        with store_lock(url, "schema"):
+            yield
+        return
+    settings = _postgres_connection(parts, {k: v[-1] for k, v in parse_qs(parts.query).items()})
+    with _connect(settings) as connection, store_lock(url, "schema", connection):
+        yield
+
+
+@contextmanager
+def store_lock(url: str, purpose: str, connection: Any = None) -> Iterator[None]:
+    """A lock that every process of a store shares, one per ``purpose``: a lock file
+    beside a SQLite file (``<db>.<purpose>-lock``, opened per call, so that forked
+    processes do not share it); on PostgreSQL a session advisory lock held on
+    ``connection``. An in-memory database has one process: nothing to lock."""
     parts = urlsplit(url)
     if parts.scheme == "sqlite":
         path = _sqlite_path(parts.path)
@@ -126,18 +141,17 @@ def schema_lock(url: str) -> Iterator[None]:
             yield
             return
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-        with open(f"{path}.schema-lock", "a") as lock:
+        with open(f"{path}.{purpose}-lock", "a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             try:
                 yield
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
         return
-    settings = _postgres_connection(parts, {k: v[-1] for k, v in parse_qs(parts.query).items()})
-    schema = settings["POSTGRES_SCHEMA"]
-    with _connect(settings) as connection:
-        connection.execute("SELECT pg_advisory_lock(hashtext(%s))", (schema,))
-        try:
-            yield
-        finally:
-            connection.execute("SELECT pg_advisory_unlock(hashtext(%s))", (schema,))
+    schema = {k: v[-1] for k, v in parse_qs(parts.query).items()}.get("schema", "public")
+    name = schema if purpose == "schema" else f"{schema} {purpose}"  # the schema's own name: as before
+    connection.execute("SELECT pg_advisory_lock(hashtext(%s))", (name,))
+    try:
+        yield
+    finally:
+        connection.execute("SELECT pg_advisory_unlock(hashtext(%s))", (name,))

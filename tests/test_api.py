@@ -26,6 +26,7 @@ import pytest
 
 from api import SECURITY_HEADERS, create_app, idempotency
 from events import vocabulary
+from events.chronicle import Chronicle
 from timeline import transfer
 
 PROBLEM = "application/problem+json"
@@ -199,10 +200,11 @@ def test_healthz(api: Api):
 
 def test_readyz_reports_the_projection_lag(api: Api):
     assert api.get("/readyz").get_json() == {"status": "ready", "projection_lag": 0}
-    # Two events written behind the projector's back (as another process would).
-    chronicle = api.timeline.service.chronicle
-    chronicle.register_actor({"id": "georgia", "name": "Georgia", "kind": "state"}, recorded_by="elsewhere")
-    chronicle.register_actor({"id": "moldova", "name": "Moldova", "kind": "state"}, recorded_by="elsewhere")
+    # Two events written behind the projector's back, by another process's chronicle.
+    elsewhere = Chronicle(env={"TIMELINE_DATABASE_URL": api.timeline.config["DATABASE_URL"]})
+    elsewhere.register_actor({"id": "georgia", "name": "Georgia", "kind": "state"}, recorded_by="elsewhere")
+    elsewhere.register_actor({"id": "moldova", "name": "Moldova", "kind": "state"}, recorded_by="elsewhere")
+    elsewhere.close()
     body = api.get("/readyz").get_json()
     assert body["status"] == "ready"
     assert isinstance(body["projection_lag"], int) and body["projection_lag"] == 2

@@ -7,7 +7,8 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -15,6 +16,7 @@ import pytest
 
 from events.chronicle import Chronicle, Receipt
 from events.errors import Conflict, InvalidInput, StaleVersion
+from events.storage import store_lock
 from tests.test_development import ACTORS, development
 
 
@@ -137,3 +139,73 @@ def test_a_store_failure_reaches_every_command_of_the_group_and_stores_none(time
                        [lambda: timeline.record_development(development(), recorded_by="bob") for _ in range(3)])
     assert all(isinstance(a, OSError) for a in answers)
     assert len(positions(timeline)) == len(before) + 1, "only the first, saved before the failure"
+
+
+# The service: the thread that saves a group projects it, in the store's turn
+
+
+@pytest.fixture
+def service(database_url: str):
+    from timeline.service import Service
+
+    service = Service({"TIMELINE_DATABASE_URL": database_url})
+    service.chronicle.execute([("register_actor", actor) for actor in ACTORS], recorded_by="setup")
+    yield service
+    service.close()
+
+
+def test_a_group_is_projected_once_up_to_its_last_position_before_any_writer_answers(service, monkeypatch):
+    chronicle, projector = service.chronicle, service.projector
+    held = HeldSave(chronicle, monkeypatch)
+    projected: list[int] = []
+    catch_up = projector._catch_up
+
+    def counted(projections, until, progress):
+        projected.append(until)
+        return catch_up(projections, until, progress)
+
+    monkeypatch.setattr(projector, "_catch_up", counted)
+    receipts = held.run(
+        lambda: service.execute("record_development", development(title="First"), recorded_by="alice"),
+        [lambda i=i: service.execute("record_development", development(title=f"Queued {i}"), recorded_by="bob")
+         for i in range(8)])
+    last = max(r.position for r in receipts)
+    assert projected[-1] == last and len(projected) == 2, "the first write, then the whole group in one go"
+    assert all(service.reader.development(r.id)["title"].startswith("Queued") for r in receipts)
+
+
+def test_a_failed_projection_of_the_group_is_retried_by_each_writer(service, monkeypatch):
+    def failing(position: int) -> None:
+        raise OSError("projection tables locked")
+
+    monkeypatch.setattr(service.chronicle, "after_save", failing)
+    receipt = service.execute("record_development", development(title="Still answered"), recorded_by="alice")
+    assert service.reader.development(receipt.id)["title"] == "Still answered"
+
+
+@contextmanager
+def turn_taken_elsewhere(database_url: str) -> Iterator[None]:
+    """The store's turn to write, taken as another worker takes it to save and project
+    (a lock file opened anew, or another connection's advisory lock)."""
+    if database_url.startswith("sqlite"):
+        with store_lock(database_url, "write"):
+            yield
+        return
+    import psycopg
+
+    with psycopg.connect(database_url.split("?")[0], autocommit=True) as connection, \
+            store_lock(database_url, "write", connection):
+        yield
+
+
+def test_a_group_waits_while_another_process_has_the_turn(chronicle, database_url):
+    chronicle.execute([("register_actor", actor) for actor in ACTORS], recorded_by="setup")
+    before = positions(chronicle)
+    with turn_taken_elsewhere(database_url):
+        writer = threading.Thread(target=chronicle.record_development, args=(development(),),
+                                  kwargs={"recorded_by": "alice"})
+        writer.start()
+        writer.join(0.3)
+        assert writer.is_alive() and positions(chronicle) == before
+    writer.join(5)
+    assert not writer.is_alive() and len(positions(chronicle)) == len(before) + 1

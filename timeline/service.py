@@ -34,12 +34,19 @@ class Service:
         self.projector = Projector(self.chronicle)
         self.reader = Reader(self.projector)
         self.wait_timeout = wait_timeout
+        self.chronicle.after_save = self._project
         self.projector.catch_up()
+
+    def _project(self, position: int) -> None:
+        """A group commit is projected by the thread that saved it, in one transaction,
+        before the next group is saved: not by the first of its writers, up to that
+        writer's own position only."""
+        self.projector.catch_up(until=position)
 
     def execute(self, command: str, *args: Any, **kwargs: Any) -> Receipt:
         """Runs one :class:`Chronicle` command and projects it before answering."""
         receipt: Receipt = getattr(self.chronicle, command)(*args, **kwargs)
-        self.projector.catch_up(until=receipt.position)
+        self.projector.catch_up(until=receipt.position)  # done already, unless projecting the group failed
         return receipt
 
     def settle(self, min_position: int | None) -> None:

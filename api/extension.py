@@ -81,7 +81,7 @@ class Timeline:
         self.service = Service({"TIMELINE_DATABASE_URL": config["DATABASE_URL"]},
                                wait_timeout=config["WAIT_TIMEOUT"])
         view = self.service.projector.view
-        self.tokens = Tokens(view)
+        self.tokens = Tokens(view, config["TOKEN_CACHE_SECONDS"])
         self.idempotency = IdempotencyKeys(view, config["IDEMPOTENCY_TTL_HOURS"])
         self.streams = threading.BoundedSemaphore(config["MAX_STREAMS"])
         app.extensions["timeline"] = self

@@ -17,6 +17,7 @@ DEFAULTS: dict[str, Any] = {
     "STREAM_KEEPALIVE": 15.0,
     "MAX_STREAMS": 4,
     "IDEMPOTENCY_TTL_HOURS": 48,
+    "TOKEN_CACHE_SECONDS": 1.0,
 }
 
 

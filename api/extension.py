@@ -13,6 +13,7 @@ from flask_limiter import Limiter
 from flask_smorest import Api
 from flask_smorest import Blueprint as SmorestBlueprint
 from flask_smorest.utils import prepare_response
+from limits.storage import MemoryStorage
 from webargs.flaskparser import FlaskParser
 
 from api import problems
@@ -71,6 +72,32 @@ api = ProblemApi()
 limiter = Limiter(key_func=_limit_key, default_limits=[])
 write_rate = limiter.shared_limit(write_limit, scope="writes")
 """One write budget per token, shared by every write endpoint."""
+
+
+@limiter.request_filter
+def _reads() -> bool:
+    """Only writes are limited: a read skips the limiter's per-request work of finding
+    its endpoint's limits (a tenth of the function calls of a health check)."""
+    from flask import request
+
+    return request.method in ("GET", "HEAD", "OPTIONS")
+
+
+def serialize_expiry_timer(storage: object) -> None:
+    """The ``limits`` memory storage restarts its expiry timer from whichever request
+    thread finds it stopped, without a lock: two threads at once start one timer twice
+    and one write fails with "threads can only be started once" (limits issue #26; fixed
+    upstream by pull request #352, not in a release as of limits 5.8.0, the latest). One
+    thread at a time restarts it here; remove this once a release has the fix."""
+    if not isinstance(storage, MemoryStorage):
+        return
+    schedule, lock = storage._MemoryStorage__schedule_expiry, threading.Lock()
+
+    def one_at_a_time() -> None:
+        with lock:
+            schedule()
+
+    storage._MemoryStorage__schedule_expiry = one_at_a_time
 
 
 class Timeline:

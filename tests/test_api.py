@@ -1091,6 +1091,41 @@ def test_write_rate_limit_per_token(make_api):
     assert api.post("/api/v1/actors", {**GEORGIA, "id": "state-3"}, who="admin").status_code == 201
 
 
+def test_concurrent_writes_never_start_the_memory_limits_expiry_timer_twice(make_api, monkeypatch):
+    """Regression: a write failed with 500 "threads can only be started once" when two
+    threads found the memory storage's expiry timer stopped at the same moment."""
+    import threading
+
+    from api.extension import limiter
+
+    make_api(seed=False)
+    storage = limiter.storage
+
+    class Preempted(type(storage)):
+        def __setattr__(self, name: str, value: Any) -> None:
+            super().__setattr__(name, value)
+            if name == "timer":
+                time.sleep(0.02)  # the thread loses the GIL right after replacing the timer
+
+    storage.timer.cancel()
+    storage.timer.join()
+    monkeypatch.setattr(storage, "__class__", Preempted)
+    failures: list[Exception] = []
+
+    def hit() -> None:
+        try:
+            storage.incr("token:someone", 60)
+        except RuntimeError as error:
+            failures.append(error)
+
+    threads = [threading.Thread(target=hit) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == [] and storage.get("token:someone") == 4
+
+
 def test_write_rate_limit_counts_every_write_of_a_token(make_api):
     api = make_api(WRITE_RATE_LIMIT="3 per minute")
     assert api.post("/api/v1/actors", GEORGIA).status_code == 201

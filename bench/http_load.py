@@ -108,8 +108,11 @@ def run_backend(url: str, requests: int, developments: int) -> dict:
 
 def baseline(requests: int) -> dict:
     port = free_port()
+    from timeline.cli import ACCESS_LOG_FORMAT
+
     server = serve([str(BIN / "gunicorn"), "-w", WORKERS, "-k", "gthread", "--threads", THREADS, "-b",
-                    f"127.0.0.1:{port}", "bench.trivial_app:app"], {}, port)
+                    f"127.0.0.1:{port}", "--access-logfile", "-", "--access-logformat", ACCESS_LOG_FORMAT,
+                    "bench.trivial_app:app"], {}, port)
     try:
         return {"GET /ping (trivial Flask, same gunicorn settings)": hey(f"http://127.0.0.1:{port}/ping",
                                                                          requests, 32)}
@@ -127,8 +130,8 @@ def main() -> None:
     args = parser.parse_args()
     if shutil.which("hey") is None:
         sys.exit("bench/http_load.py needs hey: apt-get install hey")
+    loads = {"start": os.getloadavg()[0]}
     report = {"baseline": baseline(args.requests)}
-    trivial = next(iter(report["baseline"].values()))["rps"]
     if args.backend in ("sqlite", "both"):
         directory = tempfile.mkdtemp()
         report["sqlite"] = run_backend(f"sqlite:///{directory}/bench.db", args.requests, args.developments)
@@ -142,14 +145,19 @@ def main() -> None:
 
             with psycopg.connect(POSTGRES, autocommit=True) as connection:
                 connection.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-    print(f"{'':52} {'req/s':>7} {'p50 ms':>7} {'p99 ms':>7}  vs trivial  statuses")
+    report["baseline, again at the end"] = baseline(args.requests)
+    trivial = statistics.mean(next(iter(report[k].values()))["rps"] for k in ("baseline", "baseline, again at the end"))
+    loads["end"] = os.getloadavg()[0]
+    print(f"load average (1 min): {loads['start']:.2f} at the start, {loads['end']:.2f} at the end "
+          "(the machine's 2 cores are shared: compare with the trivial endpoint of the same run)")
+    print(f"{'':52} {'req/s':>7} {'p50 ms':>7} {'p99 ms':>7}  vs trivial (mean of both runs)  statuses")
     for section, results in report.items():
         print(section)
         for name, r in results.items():
             print(f"  {name:50} {r['rps']:>7} {r['p50_ms']:>7} {r['p99_ms']:>7}  {r['rps'] / trivial:>9.0%}  "
                   f"{r['statuses']}")
     if args.json:
-        args.json.write_text(json.dumps(report, indent=2))
+        args.json.write_text(json.dumps({**report, "load_average": loads}, indent=2))
 
 
 if __name__ == "__main__":

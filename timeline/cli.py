@@ -219,6 +219,11 @@ def token_list() -> None:
         click.echo(f"{row['name']}\t{row['role']}\t{row['created_at']}\t{state}")
 
 
+ACCESS_LOG_FORMAT = '%(h)s "%(r)s" %(s)s %(b)s %(L)ss'
+"""One line per request on standard output: client, request line, status, size, seconds
+(never a header, so never a token)."""
+
+
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
@@ -237,7 +242,7 @@ def serve(host: str, port: int, workers: int, threads: int, timeout: int) -> Non
         def load_config(self) -> None:
             for key, value in {"bind": f"{host}:{port}", "workers": workers, "threads": threads,
                                "worker_class": "gthread", "timeout": timeout, "accesslog": "-",
-                               "access_log_format": '%(h)s "%(r)s" %(s)s %(b)s %(L)ss'}.items():
+                               "access_log_format": ACCESS_LOG_FORMAT}.items():
                 self.cfg.set(key, value)
 
         def load(self):

@@ -701,6 +701,29 @@ def test_actor_state_as_of_a_timestamp_equals_actor_state_as_of_the_position_the
     assert "x" in by_position["attributes"] and by_position["relations"]["russia"]["counts"]["verbal_cooperation"] == 2
 
 
+def test_actor_state_reads_one_state_of_the_tables(store, monkeypatch):
+    """A development projected while an actor's state is being computed shows in none of
+    its parts (attributes, relations, involvement): they all read one snapshot."""
+    before = store.reader.actor_state("armenia", at="2023-12-31")
+    view, select, written = store.projector.view, store.projector.view.select, []
+
+    def write_after_the_first_statement(*args: Any, **kwargs: Any) -> list[dict[str, Any]]:
+        rows = select(*args, **kwargs)
+        if not written:
+            written.append(True)
+            store.record(title="Projected meanwhile", when="2023-09-20",
+                         effects=[effect("armenia", "membership.csto", False)])
+        return rows
+
+    monkeypatch.setattr(view, "select", write_after_the_first_statement)
+    during = store.reader.actor_state("armenia", at="2023-12-31")
+    monkeypatch.undo()
+    after = store.reader.actor_state("armenia", at="2023-12-31")
+    assert written and during == before
+    assert after["involvement"]["developments"] == before["involvement"]["developments"] + 1
+    assert after["attributes"]["membership.csto"]["value"] is False and "azerbaijan" in after["relations"]
+
+
 def test_actor_state_of_an_unknown_actor_is_none(store):
     assert store.reader.actor_state("atlantis", "2023-01-01") is None
 

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import base64
 import json
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from typing import Any, Literal
@@ -80,10 +83,23 @@ class Reader:
         developments = next(p for p in projector.projections if isinstance(p, Developments))
         actors = next(p for p in projector.projections if isinstance(p, Actors))
         self.view = projector.view
+        self._snapshot = threading.local()
+        """The read transaction of the answer this thread is computing, if it needs one."""
         self.tables = {**developments.tables, **{f"actor_{k}": v for k, v in actors.tables.items()}}
 
     def _select(self, statement: str, params: list[Any] | tuple[Any, ...] = ()) -> list[dict[str, Any]]:
-        return self.view.select(statement, self.tables, params)
+        return self.view.select(statement, self.tables, params, getattr(self._snapshot, "cursor", None))
+
+    @contextmanager
+    def _one_snapshot(self) -> Iterator[None]:
+        """The statements of one answer read one state of the tables: a write projected
+        between two of them must not show in some parts of the answer only."""
+        with self.view.snapshot() as cursor:
+            self._snapshot.cursor = cursor
+            try:
+                yield
+            finally:
+                self._snapshot.cursor = None
 
     # Developments
 
@@ -257,10 +273,13 @@ class Reader:
         """What the record says about an actor on day ``at`` (default today), as the
         record stood at ``as_of`` (default now): profile, attributes, relations and
         involvement."""
+        with self._one_snapshot():
+            return self._actor_state(slug, at or date.today().isoformat(), as_of)
+
+    def _actor_state(self, slug: str, at: str, as_of: AsOf) -> dict[str, Any] | None:
         profile = self.actor(slug, as_of)
         if profile is None:
             return None
-        at = at or date.today().isoformat()
         return {
             "actor": slug,
             "at": at,

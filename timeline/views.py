@@ -10,7 +10,8 @@ holds the few differences.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -100,10 +101,28 @@ class ReadTables:
             for statement in statements:
                 cursor.execute(self.dialect.sql(statement, tables))
 
-    def select(self, statement: str, tables: dict[str, str], params: Sequence[Any] = ()) -> list[Row]:
+    def select(self, statement: str, tables: dict[str, str], params: Sequence[Any] = (),
+               snapshot: Any = None) -> list[Row]:
+        """Rows of one statement, in a read transaction of its own or in ``snapshot``'s."""
+        if snapshot is not None:
+            return self._rows(snapshot, statement, tables, params)
+        with self.datastore.transaction(commit=False) as cursor:  # one statement sees one state anyway
+            return self._rows(cursor, statement, tables, params)
+
+    def _rows(self, cursor: Any, statement: str, tables: dict[str, str], params: Sequence[Any]) -> list[Row]:
+        cursor.execute(self.dialect.sql(statement, tables), tuple(params))
+        return [dict(row) for row in cursor.fetchall()]
+
+    @contextmanager
+    def snapshot(self) -> Iterator[Any]:
+        """A read transaction whose statements all see one state of the tables (pass it to
+        :meth:`select`). SQLite keeps the state its first statement saw until the end;
+        PostgreSQL does so at REPEATABLE READ (its default shows each statement the
+        latest commits)."""
         with self.datastore.transaction(commit=False) as cursor:
-            cursor.execute(self.dialect.sql(statement, tables), tuple(params))
-            return [dict(row) for row in cursor.fetchall()]
+            if self.dialect.name == "postgresql":
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            yield cursor
 
     def positions(self, application_names: Sequence[str]) -> dict[str, int]:
         """The tracked positions of several projections, in one query."""

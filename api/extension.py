@@ -8,7 +8,7 @@ import threading
 from typing import Any
 
 import marshmallow as ma
-from flask import Flask, g
+from flask import Flask, g, request
 from flask_limiter import Limiter
 from flask_smorest import Api
 from flask_smorest import Blueprint as SmorestBlueprint
@@ -78,8 +78,6 @@ write_rate = limiter.shared_limit(write_limit, scope="writes")
 def _reads() -> bool:
     """Only writes are limited: a read skips the limiter's per-request work of finding
     its endpoint's limits (a tenth of the function calls of a health check)."""
-    from flask import request
-
     return request.method in ("GET", "HEAD", "OPTIONS")
 
 

@@ -107,9 +107,9 @@ def run_backend(url: str, requests: int, developments: int) -> dict:
 
 
 def baseline(requests: int) -> dict:
-    port = free_port()
     from timeline.cli import ACCESS_LOG_FORMAT
 
+    port = free_port()
     server = serve([str(BIN / "gunicorn"), "-w", WORKERS, "-k", "gthread", "--threads", THREADS, "-b",
                     f"127.0.0.1:{port}", "--access-logfile", "-", "--access-logformat", ACCESS_LOG_FORMAT,
                     "bench.trivial_app:app"], {}, port)

@@ -33,12 +33,17 @@ def database_url(env: dict[str, str] | None = None) -> str:
 def library_settings(url: str) -> dict[str, str]:
     """The eventsourcing settings for a database URL."""
     parts = urlsplit(url)
-    options = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+    options = _options(parts)
     if parts.scheme == "sqlite":
         return _sqlite_settings(parts.path, options)
     if parts.scheme in ("postgresql", "postgres"):
         return _postgres_settings(parts, options)
     raise ValueError(f"TIMELINE_DATABASE_URL must start with sqlite:// or postgresql://, not {url!r}")
+
+
+def _options(parts: Any) -> dict[str, str]:
+    """A URL's query parameters, the last value of each."""
+    return {k: v[-1] for k, v in parse_qs(parts.query).items()}
 
 
 def _sqlite_path(url_path: str) -> str:
@@ -123,7 +128,7 @@ def schema_lock(url: str) -> Iterator[None]:
         with store_lock(url, "schema"):
             yield
         return
-    settings = _postgres_connection(parts, {k: v[-1] for k, v in parse_qs(parts.query).items()})
+    settings = _postgres_connection(parts, _options(parts))
     with _connect(settings) as connection, store_lock(url, "schema", connection):
         yield
 
@@ -148,7 +153,7 @@ def store_lock(url: str, purpose: str, connection: Any = None) -> Iterator[None]
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
         return
-    schema = {k: v[-1] for k, v in parse_qs(parts.query).items()}.get("schema", "public")
+    schema = _postgres_connection(parts, _options(parts))["POSTGRES_SCHEMA"]
     name = schema if purpose == "schema" else f"{schema} {purpose}"  # the schema's own name: as before
     connection.execute("SELECT pg_advisory_lock(hashtext(%s))", (name,))
     try:

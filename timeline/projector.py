@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from eventsourcing.persistence import IntegrityError, Tracking
@@ -47,9 +47,12 @@ class Projector:
     def lag(self) -> int:
         return (self.chronicle.recorder.max_notification_id() or 0) - self.position()
 
-    def catch_up(self, until: int | None = None, progress: Progress = lambda n: None) -> int:
+    def catch_up(self, until: int | None = None, progress: Progress = lambda n: None,
+                 saved: Mapping[int, Any] | None = None) -> int:
         """Processes the log up to ``until`` (default: its current end); returns how
-        many events were applied. Safe to call from several threads and processes."""
+        many events were applied. Safe to call from several threads and processes.
+        ``saved``: events this process has just saved, by position, used as they are
+        instead of decoding their stored form again."""
         if until is not None and until <= self._reached:
             return 0
         head = self.chronicle.recorder.max_notification_id() or 0
@@ -57,11 +60,12 @@ class Projector:
         with self._lock:
             if until <= self._reached:
                 return 0
-            applied = self._catch_up(self.projections, until, progress)
+            applied = self._catch_up(self.projections, until, progress, saved)
             self._reached = max(self._reached, until)
             return applied
 
-    def _catch_up(self, projections: list[ReadModel], until: int, progress: Progress) -> int:
+    def _catch_up(self, projections: list[ReadModel], until: int, progress: Progress,
+                  saved: Mapping[int, Any] | None = None) -> int:
         """Reads each batch of the log once, decodes each event once, and applies the
         batch to every projection that is behind in ONE transaction, with each
         projection's tracking position."""
@@ -71,7 +75,7 @@ class Projector:
             notifications = self.chronicle.recorder.select_notifications(
                 position, self.batch_size, stop=until, inclusive_of_start=False)
             reached = until if len(notifications) < self.batch_size else notifications[-1].id
-            decoded: dict[int, Any] = {}
+            decoded: dict[int, Any] = dict(saved or {})
             work = []
             for projection in projections:
                 if positions[projection.name] >= reached:

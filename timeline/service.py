@@ -37,11 +37,11 @@ class Service:
         self.chronicle.after_save = self._project
         self.projector.catch_up()
 
-    def _project(self, position: int) -> None:
+    def _project(self, position: int, saved: Mapping[int, Any]) -> None:
         """A group commit is projected by the thread that saved it, in one transaction,
         before the next group is saved: not by the first of its writers, up to that
-        writer's own position only."""
-        self.projector.catch_up(until=position)
+        writer's own position only. The events it saved are not decoded again."""
+        self.projector.catch_up(until=position, saved=saved)
 
     def execute(self, command: str, *args: Any, **kwargs: Any) -> Receipt:
         """Runs one :class:`Chronicle` command and projects it before answering."""

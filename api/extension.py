@@ -17,6 +17,7 @@ from limits.storage import MemoryStorage
 from webargs.flaskparser import FlaskParser
 
 from api import problems
+from api.cache import ReadCache
 from api.problems import PROBLEM_TYPE
 from api.idempotency import IdempotencyKeys
 from api.schemas import Problem
@@ -108,5 +109,6 @@ class Timeline:
         view = self.service.projector.view
         self.tokens = Tokens(view, config["TOKEN_CACHE_SECONDS"])
         self.idempotency = IdempotencyKeys(view, config["IDEMPOTENCY_TTL_HOURS"])
+        self.read_cache = ReadCache(self.service.projector.positions, config["READ_CACHE_MB"])
         self.streams = threading.BoundedSemaphore(config["MAX_STREAMS"])
         app.extensions["timeline"] = self

@@ -18,6 +18,7 @@ DEFAULTS: dict[str, Any] = {
     "MAX_STREAMS": 4,
     "IDEMPOTENCY_TTL_HOURS": 48,
     "TOKEN_CACHE_SECONDS": 1.0,
+    "READ_CACHE_MB": 64.0,
 }
 
 

@@ -28,6 +28,7 @@ from api import SECURITY_HEADERS, create_app, idempotency
 from events import vocabulary
 from events.chronicle import Chronicle
 from timeline import transfer
+from timeline.service import Service
 
 PROBLEM = "application/problem+json"
 ROLES = ("reader", "historian", "admin")
@@ -1201,3 +1202,64 @@ def test_min_position_beyond_the_log_waits_then_answers_503(make_api, path: str)
     assert int(response.headers["Retry-After"]) >= 1
     assert 0.2 <= elapsed < 3
     assert api.get(f"{path}?min_position={api.log_length()}").status_code == 200
+
+
+# Answers kept while the projections stand still (api/cache.py)
+
+STATE = "/api/v1/actors/armenia/state?at=2023-09-15"
+
+
+def counting(api: Api, monkeypatch, query: str) -> list[int]:
+    """Counts the calls of one of the reader's queries."""
+    reader, calls = api.timeline.service.reader, []
+    original = getattr(reader, query)
+
+    def counted(*args: Any, **kwargs: Any):
+        calls.append(1)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(reader, query, counted)
+    return calls
+
+
+@pytest.mark.parametrize(("path", "query"), [(f"{TIMELINE}?actor=armenia&limit=5", "timeline"),
+                                             ("/api/v1/actors/armenia/timeline?limit=5", "timeline"),
+                                             (STATE, "actor_state")])
+def test_a_kept_answer_is_the_computed_one_until_a_write(api: Api, monkeypatch, path: str, query: str):
+    calls = counting(api, monkeypatch, query)
+    first, again = api.get(path), api.get(path)
+    assert len(calls) == 1
+    assert again.get_data() == first.get_data() and again.headers.get("Link") == first.headers.get("Link")
+    assert again.mimetype == first.mimetype == "application/json"
+    assert again.headers["X-Content-Type-Options"] == "nosniff"  # the after-request headers are added to both
+    api.record(title="Armenia and the CSTO fall out", when="2023-09-14", category="accuse",
+               actors=[{"actor": "armenia", "role": "initiator"}, {"actor": "csto", "role": "target"}],
+               effects=[{"actor": "armenia", "attribute": "membership.csto", "value": None}])
+    after = api.get(path)
+    assert len(calls) == 2 and after.get_data() != first.get_data()
+
+
+def test_a_write_of_another_worker_ends_the_kept_answers(api: Api, database_url: str, monkeypatch):
+    """The positions are read from the store, so another process's writes count too."""
+    calls = counting(api, monkeypatch, "timeline")
+    assert "fresh" not in str(api.items("actor=armenia"))
+    elsewhere = Service({"TIMELINE_DATABASE_URL": database_url})
+    try:
+        receipt = elsewhere.execute("record_development", development(tags=["fresh"]), recorded_by="elsewhere")
+    finally:
+        elsewhere.close()
+    assert receipt.id in api.ids("actor=armenia") and len(calls) == 2
+
+
+def test_kept_answers_can_be_turned_off(make_api, monkeypatch):
+    api = make_api(READ_CACHE_MB=0)
+    calls = counting(api, monkeypatch, "actor_state")
+    assert api.get(STATE).get_data() == api.get(STATE).get_data()
+    assert len(calls) == 2
+
+
+def test_a_kept_answer_still_needs_the_token_when_reads_are_private(make_api):
+    api = make_api(PUBLIC_READS=False)
+    assert api.get(STATE, who="reader").status_code == 200
+    assert_problem(api.get(STATE), 401)
+    assert_problem(api.get(STATE, who="not-a-token"), 401)

@@ -44,6 +44,10 @@ class Projector:
         """The log position every projection has reached."""
         return min(self._positions(self.projections).values())
 
+    def positions(self) -> tuple[int, ...]:
+        """The log position of each projection: their tables change only when one moves."""
+        return tuple(self._positions(self.projections).values())
+
     def lag(self) -> int:
         return (self.chronicle.recorder.max_notification_id() or 0) - self.position()
 

@@ -6,6 +6,7 @@ from flask import jsonify, url_for
 
 from api import schemas
 from api.auth import reads
+from api.cache import kept_while_unchanged
 from api.extension import Blueprint
 from api.problems import problem
 from api.views.common import as_of, body, expected_version, service, with_etag, write_operation, writer, written
@@ -59,6 +60,7 @@ def correct(_args, slug):
 @reads
 @blp.arguments(schemas.StateArgs, location="query")
 @blp.response(200)
+@kept_while_unchanged
 def state(args, slug):
     """Attributes, relations and involvement on day ``at``, as the record stood at ``as_of``."""
     at = args.get("at")
@@ -71,6 +73,7 @@ def state(args, slug):
 @blp.arguments(schemas.ActorTimelineArgs, location="query")
 @blp.response(200, schemas.TimelinePage)
 @blp.doc(responses=schemas.TIMELINE_RESPONSES)
+@kept_while_unchanged
 def timeline(args, slug):
     """The timeline of one actor (the same parameters as the timeline: ``role`` is this
     actor's role; ``actor`` narrows it to developments shared with any of those actors)."""

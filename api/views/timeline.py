@@ -12,6 +12,7 @@ from flask import Response, jsonify, request
 
 from api import schemas
 from api.auth import reads
+from api.cache import kept_while_unchanged
 from api.extension import Blueprint
 from api.views.common import as_of, service
 from timeline.queries import Page, TimelineQuery
@@ -26,6 +27,7 @@ CSV_COLUMNS = ("id", "when", "earliest", "latest", "precision", "category", "cer
 @blp.arguments(schemas.TimelineArgs, location="query")
 @blp.response(200, schemas.TimelinePage)
 @blp.doc(responses=schemas.TIMELINE_RESPONSES)
+@kept_while_unchanged
 def timeline(args):
     """Developments ordered by date; filters, record time ``as_of``, cursor pages."""
     return timeline_answer(args)

@@ -1,0 +1,72 @@
+"""Answers of the costly reads (timelines, actor state), kept per worker while the log
+positions of the projections stay where they were.
+
+A projection's tables are a function of the events up to its position, so the same URL
+asked at the same positions (and on the same day: actor state defaults ``at`` to today)
+has the same answer. An answer is kept only if the positions did not move while it was
+computed; a write anywhere moves them, and the next request computes afresh. Checking
+costs one read of the tracking rows, about 20 µs on SQLite, against 0.6 ms for a page of
+the timeline and 1.3 ms for an actor's state.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from datetime import date
+from functools import wraps
+from typing import Any, Callable
+
+from cachetools import LRUCache
+from flask import Response, current_app, request
+
+
+@dataclass(frozen=True)
+class _Answer:
+    body: bytes
+    status: int
+    headers: list[tuple[str, str]]
+
+
+class ReadCache:
+    """An LRU of finished answers, bounded in bytes of body (``TIMELINE_READ_CACHE_MB``;
+    0 turns it off)."""
+
+    def __init__(self, positions: Callable[[], Any], megabytes: float):
+        self._positions = positions
+        self._answers: LRUCache | None = None
+        if megabytes > 0:
+            self._answers = LRUCache(maxsize=int(megabytes * 1024 * 1024), getsizeof=lambda a: len(a.body))
+        self._lock = threading.Lock()
+        self.hits = self.misses = 0
+
+    def answer(self, compute: Callable[[], Response]) -> Response:
+        """The kept answer to this request at the current positions, or ``compute()``'s."""
+        if self._answers is None:
+            return compute()
+        before = self._positions()
+        key = (request.url, before, date.today())
+        with self._lock:
+            kept = self._answers.get(key)
+            self.hits += kept is not None
+            self.misses += kept is None
+        if kept is not None:
+            return Response(kept.body, status=kept.status, headers=kept.headers)
+        response = compute()
+        if response.status_code == 200 and not response.is_streamed and self._positions() == before:
+            kept = _Answer(response.get_data(), response.status_code, list(response.headers))
+            with self._lock:
+                if kept.body and len(kept.body) <= self._answers.maxsize:
+                    self._answers[key] = kept
+        return response
+
+
+def kept_while_unchanged(view: Callable[..., Response]) -> Callable[..., Response]:
+    """A read view whose answers the worker keeps until the projections move on. Place it
+    below the argument decorators: bad input is refused and auth checked every time."""
+
+    @wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Response:
+        return current_app.extensions["timeline"].read_cache.answer(lambda: view(*args, **kwargs))
+
+    return wrapper

@@ -228,7 +228,8 @@ ACCESS_LOG_FORMAT = '%(h)s "%(r)s" %(s)s %(b)s %(L)ss'
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
 @click.option("--workers", default=2, show_default=True, type=int, help="Worker processes.")
-@click.option("--threads", default=8, show_default=True, type=int, help="Threads per worker (gthread).")
+@click.option("--threads", default=16, show_default=True, type=int,
+              help="Threads per worker (gthread); writers wait on their group's commit, so more threads than cores.")
 @click.option("--timeout", default=60, show_default=True, type=int, help="Seconds before a silent worker is restarted.")
 def serve(host: str, port: int, workers: int, threads: int, timeout: int) -> None:
     """Serve the API and web page with gunicorn (gthread workers)."""

@@ -75,12 +75,22 @@ class ReadTables:
 
     def apply_all(self, work: Iterable[tuple[Iterable[Operation], dict[str, str], Tracking]]) -> None:
         """Writes the rows and tracking positions of several projections in one transaction."""
-        with self.datastore.transaction(commit=True) as cursor:
+        with self._projection_transaction() as cursor:
             for operations, tables, tracking in work:
                 for statement, rows in operations:
                     if rows:
                         self._write_rows(cursor, statement, tables, rows)
                 self._insert_tracking(cursor, tracking)
+
+    @contextmanager
+    def _projection_transaction(self) -> Iterator[Any]:
+        """A transaction of projected rows, committed without waiting for the disk. They
+        commit with their tracking positions and are rebuilt from the log, so a power
+        cut can take only the last few commits, which the next catch-up applies again;
+        the events they come from were committed (and synced) before. This halves the
+        syncs of a write, and the store's turn no longer waits for one while projecting.
+        Tokens and idempotency keys, which no log rebuilds, keep full durability."""
+        raise NotImplementedError
 
     def _write_rows(self, cursor: Any, statement: str, tables: dict[str, str], rows: Sequence[Sequence[Any]]) -> None:
         cursor.executemany(self.dialect.sql(statement, tables), rows)
@@ -157,11 +167,31 @@ class ReadTables:
 class SQLiteView(ReadTables, SQLiteTrackingRecorder):
     dialect = Dialect("sqlite", "?", None, " WITHOUT ROWID", "INTEGER PRIMARY KEY")
 
+    @contextmanager
+    def _projection_transaction(self) -> Iterator[Any]:
+        """``synchronous=NORMAL`` (in WAL mode: no fsync at commit), set on the connection
+        around the transaction, since SQLite refuses to change it inside one."""
+        with self.datastore.get_connection(commit=True) as connection:
+            connection.cursor().execute("PRAGMA synchronous=NORMAL")
+            try:
+                with connection.transaction(commit=True) as cursor:
+                    yield cursor
+            finally:
+                connection.cursor().execute("PRAGMA synchronous=FULL")
+
 
 class PostgresView(ReadTables, PostgresTrackingRecorder):
     @property
     def dialect(self) -> Dialect:
         return Dialect("postgresql", "%s", self.datastore.schema)
+
+    @contextmanager
+    def _projection_transaction(self) -> Iterator[Any]:
+        """``synchronous_commit`` off for this transaction only: the server answers the
+        commit before its WAL reaches the disk (a crash loses the last commits whole)."""
+        with self.datastore.transaction(commit=True) as cursor:
+            cursor.execute("SET LOCAL synchronous_commit TO OFF")
+            yield cursor
 
     def _write_rows(self, cursor: Any, statement: str, tables: dict[str, str], rows: Sequence[Sequence[Any]]) -> None:
         """Plain inserts go by ``COPY``: one stream for all the rows of a batch, where an

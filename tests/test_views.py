@@ -1,0 +1,42 @@
+"""The views' transactions: projected rows commit without waiting for the disk, while
+everything else written through a view (tokens, idempotency keys) keeps full
+durability. Both stores."""
+
+from __future__ import annotations
+
+import pytest
+
+from events.chronicle import Chronicle
+from timeline.projector import Projector
+
+FULL, NORMAL = 2, 1
+
+
+@pytest.fixture
+def view(chronicle: Chronicle):
+    projector = Projector(chronicle)
+    yield projector.view
+    projector.close()
+
+
+def durability(view, cursor) -> str:
+    if view.dialect.name == "sqlite":
+        cursor.execute("PRAGMA synchronous")
+        return {FULL: "full", NORMAL: "relaxed"}[list(cursor.fetchone())[0]]
+    cursor.execute("SHOW synchronous_commit")
+    return {"on": "full", "off": "relaxed"}[list(cursor.fetchone().values())[0]]
+
+
+def test_projected_rows_commit_relaxed_and_other_writes_stay_durable(view):
+    with view._projection_transaction() as cursor:
+        assert durability(view, cursor) == "relaxed"
+    for _ in range(3):  # whichever pooled connection comes next, it is back to full
+        with view.datastore.transaction(commit=True) as cursor:
+            assert durability(view, cursor) == "full"
+
+
+def test_a_failed_projection_leaves_the_connection_durable(view):
+    with pytest.raises(ZeroDivisionError), view._projection_transaction():
+        1 / 0
+    with view.datastore.transaction(commit=True) as cursor:
+        assert durability(view, cursor) == "full"

@@ -58,9 +58,9 @@ def correct(_args, slug):
 
 @blp.route("/<slug>/state")
 @reads
+@kept_while_unchanged
 @blp.arguments(schemas.StateArgs, location="query")
 @blp.response(200)
-@kept_while_unchanged
 def state(args, slug):
     """Attributes, relations and involvement on day ``at``, as the record stood at ``as_of``."""
     at = args.get("at")
@@ -70,10 +70,10 @@ def state(args, slug):
 
 @blp.route("/<slug>/timeline")
 @reads
+@kept_while_unchanged
 @blp.arguments(schemas.ActorTimelineArgs, location="query")
 @blp.response(200, schemas.TimelinePage)
 @blp.doc(responses=schemas.TIMELINE_RESPONSES)
-@kept_while_unchanged
 def timeline(args, slug):
     """The timeline of one actor (the same parameters as the timeline: ``role`` is this
     actor's role; ``actor`` narrows it to developments shared with any of those actors)."""

@@ -24,10 +24,10 @@ CSV_COLUMNS = ("id", "when", "earliest", "latest", "precision", "category", "cer
 
 @blp.route("")
 @reads
+@kept_while_unchanged
 @blp.arguments(schemas.TimelineArgs, location="query")
 @blp.response(200, schemas.TimelinePage)
 @blp.doc(responses=schemas.TIMELINE_RESPONSES)
-@kept_while_unchanged
 def timeline(args):
     """Developments ordered by date; filters, record time ``as_of``, cursor pages."""
     return timeline_answer(args)

@@ -2,14 +2,20 @@
 `hey`, beside a trivial Flask endpoint served by the same gunicorn settings in the same
 run.
 
-    PYTHONPATH=. .venv/bin/python bench/http_load.py [--backend sqlite|postgres|both] [--requests 5000]
+    PYTHONPATH=. .venv/bin/python bench/http_load.py [--backend sqlite|postgres|both] [--requests 4000] [--rounds 3]
 
 Needs `hey` (Debian package `hey`). Reports requests/s and p50/p99 latency for
 POST /api/v1/developments (32 concurrent writers), GET /api/v1/timeline (a filtered
-page of 50) and GET /api/v1/actors/{id}/state, and the trivial endpoint's rate. Each read
-is measured twice: as served (the worker keeps the answer while the projections stand
-still, api/cache.py) and with that cache off (TIMELINE_READ_CACHE_MB=0), computed by
-every request.
+page of 50) and GET /api/v1/actors/{id}/state. Each read is measured twice: as served
+(the worker keeps the answer while the projections stand still, api/cache.py) and by a
+second server with that cache off (TIMELINE_READ_CACHE_MB=0), which computes every
+answer.
+
+This machine's speed drifts by a factor of two within a minute (the trivial endpoint
+gave 1,728 and 4,755 requests/s a minute apart), so one baseline per run cannot carry
+the comparison: every servers stays up for the whole run, and in each of several rounds
+the trivial endpoint is measured right before each endpoint. The report gives each
+endpoint's median rate and the median of its per-round ratios to the trivial endpoint.
 """
 
 from __future__ import annotations
@@ -54,12 +60,13 @@ def wait_up(url: str, timeout: float = 60) -> None:
     raise RuntimeError(f"{url} did not come up")
 
 
-def hey(url: str, n: int, c: int, *args: str) -> dict:
-    """Runs hey twice: a warm-up of n/2 requests, unmeasured (right after a start, the
+def hey(url: str, n: int, c: int, *args: str, warm: bool = False) -> dict:
+    """Runs hey for n requests and computes the rate and latency percentiles from its
+    per-request CSV. ``warm``: first an unmeasured run of n/2 (right after a start, the
     timeline's first 4,000 requests ran at 932/s and the next at 2,156/s: each thread's
-    first requests open store connections and fill caches), then n requests, whose rate
-    and latency percentiles come from hey's per-request CSV."""
-    subprocess.run(["hey", "-n", str(max(n // 2, c)), "-c", str(c), *args, url], capture_output=True, check=True)
+    first requests open store connections and fill caches)."""
+    if warm:
+        subprocess.run(["hey", "-n", str(max(n // 2, c)), "-c", str(c), *args, url], capture_output=True, check=True)
     started = time.perf_counter()
     out = subprocess.run(["hey", "-n", str(n), "-c", str(c), "-o", "csv", *args, url],
                          capture_output=True, text=True, check=True).stdout
@@ -81,37 +88,47 @@ def serve(cmd: list[str], env: dict[str, str], port: int) -> subprocess.Popen:
     return process
 
 
-def run_backend(url: str, requests: int, developments: int) -> dict:
-    env = {"TIMELINE_DATABASE_URL": url, "TIMELINE_WRITE_RATE_LIMIT": "10000000 per minute"}
+def prepare(env: dict[str, str], developments: int) -> str:
+    """Seeds the store, imports synthetic developments, projects them; answers a
+    historian's token."""
     timeline = str(BIN / "timeline")
-    subprocess.run([timeline, "seed"], env={**os.environ, **env}, check=True, capture_output=True)
+    run = {"env": {**os.environ, **env}, "check": True, "capture_output": True}
+    subprocess.run([timeline, "seed"], **run)
     from bench.synthetic import write_commands
 
     data = Path(tempfile.mkdtemp()) / "data.jsonl"
     write_commands(data, developments)
-    subprocess.run([timeline, "import", str(data)], env={**os.environ, **env}, check=True, capture_output=True)
-    subprocess.run([timeline, "project"], env={**os.environ, **env}, check=True, capture_output=True)
-    token = subprocess.run([timeline, "token", "create", "bench", "--role", "historian"],
-                           env={**os.environ, **env}, check=True, capture_output=True, text=True).stdout.strip()
+    subprocess.run([timeline, "import", str(data)], **run)
+    subprocess.run([timeline, "project"], **run)
+    return subprocess.run([timeline, "token", "create", "bench", "--role", "historian"], text=True,
+                          **run).stdout.strip()
+
+
+def run_backend(url: str, trivial: str, requests: int, developments: int, rounds: int) -> dict[str, list[dict]]:
+    """Every endpoint in every round, each right after the trivial endpoint."""
+    env = {"TIMELINE_DATABASE_URL": url, "TIMELINE_WRITE_RATE_LIMIT": "10000000 per minute"}
+    token = prepare(env, developments)
     body = Path(tempfile.mkdtemp()) / "development.json"
     body.write_text(json.dumps({
         "title": "Benchmark development", "category": "statement", "when": "2023-09-19", "certainty": "reported",
         "actors": [{"actor": "armenia", "role": "speaker"}], "sources": [{"citation": "bench", "quote": "q"}]}))
+    write = ["-m", "POST", "-T", "application/json", "-D", str(body), "-H", f"Authorization: Bearer {token}"]
     reads = {
         "GET /timeline (filtered page of 50)": "/api/v1/timeline?actor=actor-7&from=1950-01-01&to=2000-12-31&limit=50",
         "GET /actors/{id}/state": "/api/v1/actors/actor-7/state?at=1990-01-01",
     }
-    command = [timeline, "serve", "--port", "{port}", "--workers", WORKERS, "--threads", THREADS]
-    results = {}
-    with served(command, env) as base:
-        results["POST /developments (32 writers)"] = hey(
-            f"{base}/api/v1/developments", requests, 32, "-m", "POST", "-T", "application/json", "-D", str(body),
-            "-H", f"Authorization: Bearer {token}")
-        for name, path in reads.items():  # no writes meanwhile: answers are kept
-            results[f"{name}, kept answer"] = hey(f"{base}{path}", requests, 32)
-    with served(command, {**env, "TIMELINE_READ_CACHE_MB": "0"}) as base:
-        for name, path in reads.items():
-            results[f"{name}, computed each time"] = hey(f"{base}{path}", requests, 32)
+    command = [str(BIN / "timeline"), "serve", "--port", "{port}", "--workers", WORKERS, "--threads", THREADS]
+    with served(command, env) as kept, served(command, {**env, "TIMELINE_READ_CACHE_MB": "0"}) as computed:
+        targets = {"POST /developments (32 writers)": (f"{kept}/api/v1/developments", write)}
+        targets |= {f"{name}, kept answer": (f"{kept}{path}", []) for name, path in reads.items()}
+        targets |= {f"{name}, computed each time": (f"{computed}{path}", []) for name, path in reads.items()}
+        results: dict[str, list[dict]] = {name: [] for name in targets}
+        for round_ in range(rounds):
+            for name, (target, args) in targets.items():
+                before = hey(trivial, requests, 32, warm=round_ == 0)["rps"]
+                result = hey(target, requests, 32, *args, warm=round_ == 0)
+                results[name].append({**result, "trivial_rps": before, "vs_trivial": result["rps"] / before})
+                print(f"  round {round_ + 1}: {name}: {result['rps']}/s, trivial {before}/s", file=sys.stderr)
     return results
 
 
@@ -127,52 +144,68 @@ def served(command: list[str], env: dict[str, str]) -> Iterator[str]:
         server.wait(timeout=30)
 
 
-def baseline(requests: int) -> dict:
-    from timeline.cli import ACCESS_LOG_FORMAT
-
-    command = [str(BIN / "gunicorn"), "-w", WORKERS, "-k", "gthread", "--threads", THREADS, "-b", "127.0.0.1:{port}",
-               "--access-logfile", "-", "--access-logformat", ACCESS_LOG_FORMAT, "bench.trivial_app:app"]
-    with served(command, {}) as base:
-        return {"GET /ping (trivial Flask, same gunicorn settings)": hey(f"{base}/ping", requests, 32)}
+def summary(rounds: list[dict]) -> dict:
+    """The median round (by its ratio to the trivial endpoint), with the range of ratios."""
+    ordered = sorted(rounds, key=lambda r: r["vs_trivial"])
+    median = ordered[len(ordered) // 2]
+    statuses: dict[str, int] = {}
+    for r in rounds:
+        for status, count in r["statuses"].items():
+            statuses[status] = statuses.get(status, 0) + count
+    return {"rps": statistics.median(r["rps"] for r in rounds), "p50_ms": median["p50_ms"],
+            "p99_ms": median["p99_ms"], "vs_trivial": median["vs_trivial"],
+            "vs_trivial_range": (ordered[0]["vs_trivial"], ordered[-1]["vs_trivial"]),
+            "trivial_rps": statistics.median(r["trivial_rps"] for r in rounds), "statuses": statuses}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--backend", choices=["sqlite", "postgres", "both"], default="both")
-    parser.add_argument("--requests", type=int, default=5000)
-    parser.add_argument("--developments", type=int, default=20000, help="synthetic developments in the store")
+    parser.add_argument("--requests", type=int, default=4000, help="requests per measurement")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--developments", type=int, default=10000, help="synthetic developments in the store")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     if shutil.which("hey") is None:
         sys.exit("bench/http_load.py needs hey: apt-get install hey")
-    loads = {"start": os.getloadavg()[0]}
-    report = {"baseline": baseline(args.requests)}
-    if args.backend in ("sqlite", "both"):
-        directory = tempfile.mkdtemp()
-        report["sqlite"] = run_backend(f"sqlite:///{directory}/bench.db", args.requests, args.developments)
-        shutil.rmtree(directory)
-    if args.backend in ("postgres", "both"):
-        schema = f"bench_http_{os.getpid()}"
-        try:
-            report["postgres"] = run_backend(f"{POSTGRES}?schema={schema}", args.requests, args.developments)
-        finally:
-            import psycopg
+    from timeline.cli import ACCESS_LOG_FORMAT
 
-            with psycopg.connect(POSTGRES, autocommit=True) as connection:
-                connection.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-    report["baseline, again at the end"] = baseline(args.requests)
-    trivial = statistics.mean(next(iter(report[k].values()))["rps"] for k in ("baseline", "baseline, again at the end"))
+    loads = {"start": os.getloadavg()[0]}
+    report: dict[str, dict[str, list[dict]]] = {}
+    trivial_app = [str(BIN / "gunicorn"), "-w", WORKERS, "-k", "gthread", "--threads", THREADS, "-b",
+                   "127.0.0.1:{port}", "--access-logfile", "-", "--access-logformat", ACCESS_LOG_FORMAT,
+                   "bench.trivial_app:app"]
+    with served(trivial_app, {}) as trivial:
+        if args.backend in ("sqlite", "both"):
+            directory = tempfile.mkdtemp()
+            report["sqlite"] = run_backend(f"sqlite:///{directory}/bench.db", f"{trivial}/ping", args.requests,
+                                           args.developments, args.rounds)
+            shutil.rmtree(directory)
+        if args.backend in ("postgres", "both"):
+            schema = f"bench_http_{os.getpid()}"
+            try:
+                report["postgres"] = run_backend(f"{POSTGRES}?schema={schema}", f"{trivial}/ping", args.requests,
+                                                 args.developments, args.rounds)
+            finally:
+                import psycopg
+
+                with psycopg.connect(POSTGRES, autocommit=True) as connection:
+                    connection.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
     loads["end"] = os.getloadavg()[0]
-    print(f"load average (1 min): {loads['start']:.2f} at the start, {loads['end']:.2f} at the end "
-          "(the machine's 2 cores are shared: compare with the trivial endpoint of the same run)")
-    print(f"{'':52} {'req/s':>7} {'p50 ms':>7} {'p99 ms':>7}  vs trivial (mean of both runs)  statuses")
-    for section, results in report.items():
-        print(section)
-        for name, r in results.items():
-            print(f"  {name:50} {r['rps']:>7} {r['p50_ms']:>7} {r['p99_ms']:>7}  {r['rps'] / trivial:>9.0%}  "
-                  f"{r['statuses']}")
+    print(f"{args.rounds} rounds of {args.requests} requests per endpoint, 32 concurrent, each round right after "
+          f"the trivial endpoint (GET /ping, same gunicorn settings); load average {loads['start']:.2f} at the "
+          f"start, {loads['end']:.2f} at the end")
+    print(f"{'':58} {'req/s':>6} {'p50 ms':>7} {'p99 ms':>7} {'trivial':>8}  ÷ trivial (range)  statuses")
+    summaries = {}
+    for backend, results in report.items():
+        print(backend)
+        for name, rounds in results.items():
+            s = summaries.setdefault(backend, {})[name] = summary(rounds)
+            low, high = s["vs_trivial_range"]
+            print(f"  {name:56} {s['rps']:>6.0f} {s['p50_ms']:>7} {s['p99_ms']:>7} {s['trivial_rps']:>8.0f}  "
+                  f"{s['vs_trivial']:>4.0%} ({low:.0%}-{high:.0%})  {s['statuses']}")
     if args.json:
-        args.json.write_text(json.dumps({**report, "load_average": loads}, indent=2))
+        args.json.write_text(json.dumps({"rounds": report, "summary": summaries, "load_average": loads}, indent=2))
 
 
 if __name__ == "__main__":

@@ -260,9 +260,9 @@ class _GroupCommit:
         queue for (under 32 writers it was held ~5 ms per group of ~7). A stream another
         process moves on meanwhile makes the save clash, and each command runs again
         alone, in the turn."""
-        batch, staged, alone = self._stage(group)
+        batch, staged = self._stage(group)
         with self.turn():
-            saved = self._store(batch, staged, alone)
+            saved = self._store(group, batch, staged)
             reached = max((p.outcome.position or 0 for p in group if isinstance(p.outcome, Receipt)), default=0)
             if reached and self.chronicle.after_save is not None:
                 try:
@@ -283,41 +283,38 @@ class _GroupCommit:
         with self.chronicle.recorder.datastore.get_connection() as connection, store_lock(url, "write", connection):
             yield
 
-    def _stage(self, group: list[_Pending]) -> tuple[_Batch, list[tuple[_Pending, tuple[UUID, Receipt]]],
-                                                     list[_Pending]]:
-        """Runs the group's commands as one batch; those it refuses (and a group of one,
-        which needs no batch) run alone."""
+    def _stage(self, group: list[_Pending]) -> tuple[_Batch, list[tuple[_Pending, tuple[UUID, Receipt]]]]:
+        """Runs the group's commands as one batch, leaving out those it refuses (they
+        run alone); a group of one needs no batch."""
         batch = _Batch(self.chronicle, "")
         staged: list[tuple[_Pending, tuple[UUID, Receipt]]] = []
-        alone: list[_Pending] = []
-        if len(group) == 1:
-            return batch, staged, group
-        for pending in group:
+        for pending in group if len(group) > 1 else ():
             batch.recorded_by = pending.recorded_by
             try:
                 batch.run(len(staged), pending.command, pending.args)
             except Exception:  # noqa: BLE001 - it will hear its own error when it runs alone
-                alone.append(pending)
-            else:
-                staged.append((pending, batch.receipts[-1]))
-        return batch, staged, alone
+                continue
+            staged.append((pending, batch.receipts[-1]))
+        return batch, staged
 
-    def _store(self, batch: _Batch, staged: list[tuple[_Pending, tuple[UUID, Receipt]]],
-               alone: list[_Pending]) -> dict[int, Any]:
-        """Saves the staged commands in one transaction, then runs the others alone;
-        answers the events the batch saved, by log position."""
+    def _store(self, group: list[_Pending], batch: _Batch,
+               staged: list[tuple[_Pending, tuple[UUID, Receipt]]]) -> dict[int, Any]:
+        """Saves the staged commands in one transaction, then runs the others alone, in
+        the group's order (all of them, if the save clashed with another process);
+        answers the events saved, by log position."""
         recordings = []
         if staged:
             try:
                 recordings = self.chronicle.save(*(e for a in batch.aggregates.values() for e in a.collect_events()))
             except IntegrityError:  # another process wrote to one of these streams meanwhile
-                staged, alone = [], [pending for pending, _ in staged] + alone
+                staged = []
         positions = {(r.domain_event.originator_id, r.domain_event.originator_version): r.notification.id
                      for r in recordings}
         for pending, (ident, receipt) in staged:
             pending.outcome = receipt._replace(position=positions.get((ident, receipt.version)))
-        for pending in alone:
-            recordings += self._alone(pending)
+        for pending in group:
+            if pending.outcome is None:
+                recordings += self._alone(pending)
         return {r.notification.id: r.domain_event for r in recordings}
 
     def _alone(self, pending: _Pending) -> list[Any]:

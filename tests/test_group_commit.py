@@ -14,6 +14,8 @@ from typing import Any
 
 import pytest
 
+from eventsourcing.persistence import IntegrityError
+
 from events.chronicle import Chronicle, Receipt
 from events.errors import Conflict, InvalidInput, StaleVersion
 from events.storage import store_lock
@@ -121,6 +123,31 @@ def test_a_group_answers_each_command_as_if_they_had_run_one_after_another(timel
     assert stored.title == "Existing, corrected"
     assert [s["citation"] for s in stored.sources][-1] == "Third agency"
     assert "Second agency" not in [s["citation"] for s in stored.sources]
+
+
+def test_a_group_whose_save_clashes_runs_each_command_alone_in_its_order(timeline, monkeypatch):
+    """Another process moved a stream of the group on between its commands and its save
+    (the commands run before the store's turn): every command runs again alone."""
+    held = HeldSave(timeline, monkeypatch)
+    save, saves = timeline.save, []
+
+    def clashing(*objects: Any, **kwargs: Any) -> Any:
+        saves.append(len(objects))
+        if len(saves) == 2:  # the group's save
+            raise IntegrityError("another process wrote to this stream")
+        return save(*objects, **kwargs)
+
+    monkeypatch.setattr(timeline, "save", clashing)
+    before = positions(timeline)
+    first, invalid, last = held.run(
+        lambda: timeline.record_development(development(title="Held"), recorded_by="alice"),
+        [lambda: timeline.record_development(development(title="First"), recorded_by="bob"),
+         lambda: timeline.record_development(development(when="not a date"), recorded_by="carol"),
+         lambda: timeline.record_development(development(title="Last"), recorded_by="dave")])
+    assert saves == [1, 2, 1, 1], "the held one, the group of two that clashes, then each alone"
+    assert isinstance(invalid, InvalidInput) and first.position < last.position
+    assert len(positions(timeline)) == len(before) + 3
+    assert timeline.development(last.id).title == "Last"
 
 
 def test_a_store_failure_reaches_every_command_of_the_group_and_stores_none(timeline, monkeypatch):

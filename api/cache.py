@@ -4,9 +4,9 @@ positions of the projections stay where they were.
 A projection's tables are a function of the events up to its position, so the same URL
 asked at the same positions (and on the same day: actor state defaults ``at`` to today)
 has the same answer. An answer is kept only if the positions did not move while it was
-computed; a write anywhere moves them, and the next request computes afresh. Checking
-costs one read of the tracking rows, about 20 µs on SQLite, against 0.6 ms for a page of
-the timeline and 1.3 ms for an actor's state.
+computed; a write by any process moves them, and the next request computes afresh.
+Checking costs one read of the tracking rows (about 10 µs on SQLite, 0.1 ms on
+PostgreSQL), against 0.6 ms for a page of the timeline and 1.3 ms for an actor's state.
 """
 
 from __future__ import annotations

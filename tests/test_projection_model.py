@@ -17,12 +17,12 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, initialize, invariant, rule
 
-from events.chronicle import Chronicle
 from events.development import Development
 from events.errors import InvalidInput
 from tests.conftest import POSTGRES, drop_schema, postgres_or_skip
-from timeline.projector import Projector, differences
-from timeline.queries import Reader, TimelineQuery
+from timeline.projector import differences
+from timeline.queries import TimelineQuery
+from timeline.service import Service
 
 SLUGS = ["aa", "bb", "cc"]
 WHENS = ["2023-09-01", "2023-09", "2023-09-19", "[2023-09-01..2023-09-10]", "2023-09-11/2023-09-20",
@@ -87,17 +87,19 @@ class RecordMachine(RuleBasedStateMachine):
         if url.startswith("postgresql"):
             self.schema = f"model_{uuid.uuid4().hex[:12]}"
             url = f"{url}?schema={self.schema}"
-        self.chronicle = Chronicle(env={"TIMELINE_DATABASE_URL": url})
-        self.projector = Projector(self.chronicle)
-        self.reader = Reader(self.projector)
+        # Through the service, as the API writes: each write is projected by its group
+        # commit from the events as saved, and the invariants compare that with a
+        # rebuild from the stored events.
+        self.service = Service({"TIMELINE_DATABASE_URL": url})
+        self.chronicle, self.projector = self.service.chronicle, self.service.projector
+        self.reader = self.service.reader
         for slug in SLUGS:
             self.chronicle.register_actor({"id": slug, "name": slug.upper(), "kind": "state"}, recorded_by="t")
         self.projector.catch_up()
 
     def teardown(self):
-        if hasattr(self, "projector"):
-            self.projector.close()
-            self.chronicle.close()
+        if hasattr(self, "service"):
+            self.service.close()
         if getattr(self, "schema", None):
             drop_schema(self.schema)
 

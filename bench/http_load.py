@@ -13,7 +13,7 @@ answer.
 
 This machine's speed drifts by a factor of two within a minute (the trivial endpoint
 gave 1,728 and 4,755 requests/s a minute apart), so one baseline per run cannot carry
-the comparison: every servers stays up for the whole run, and in each of several rounds
+the comparison: every server stays up for the whole run, and in each of several rounds
 the trivial endpoint is measured right before each endpoint. The report gives each
 endpoint's median rate and the median of its per-round ratios to the trivial endpoint.
 """
@@ -81,13 +81,6 @@ def hey(url: str, n: int, c: int, *args: str, warm: bool = False) -> dict:
             "p99_ms": round(cuts[98], 1), "statuses": statuses}
 
 
-def serve(cmd: list[str], env: dict[str, str], port: int) -> subprocess.Popen:
-    process = subprocess.Popen(cmd, env={**os.environ, **env}, cwd=ROOT, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
-    wait_up(f"http://127.0.0.1:{port}/healthz" if "timeline" in cmd[0] else f"http://127.0.0.1:{port}/ping")
-    return process
-
-
 def prepare(env: dict[str, str], developments: int) -> str:
     """Seeds the store, imports synthetic developments, projects them; answers a
     historian's token."""
@@ -136,8 +129,10 @@ def run_backend(url: str, trivial: str, requests: int, developments: int, rounds
 def served(command: list[str], env: dict[str, str]) -> Iterator[str]:
     """``command`` (with ``{port}`` in it) serving on a free port, until the block ends."""
     port = free_port()
-    server = serve([part.format(port=port) for part in command], env, port)
+    server = subprocess.Popen([part.format(port=port) for part in command], env={**os.environ, **env}, cwd=ROOT,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
+        wait_up(f"http://127.0.0.1:{port}/healthz" if "timeline" in command[0] else f"http://127.0.0.1:{port}/ping")
         yield f"http://127.0.0.1:{port}"
     finally:
         server.terminate()

@@ -42,7 +42,7 @@ class Projector:
 
     def position(self) -> int:
         """The log position every projection has reached."""
-        return min(self._positions(self.projections).values())
+        return min(self.positions())
 
     def positions(self) -> tuple[int, ...]:
         """The log position of each projection: their tables change only when one moves."""

@@ -113,7 +113,8 @@ class ReadTables:
 
     def select(self, statement: str, tables: dict[str, str], params: Sequence[Any] = (),
                snapshot: Any = None) -> list[Row]:
-        """Rows of one statement, in a read transaction of its own or in ``snapshot``'s."""
+        """Rows of one statement, read on its own (it sees one state of the tables by
+        itself) or in ``snapshot``'s transaction."""
         if snapshot is not None:
             return self._rows(snapshot, statement, tables, params)
         with self._one_statement() as cursor:

@@ -1094,36 +1094,43 @@ def test_write_rate_limit_per_token(make_api):
 
 def test_concurrent_writes_never_start_the_memory_limits_expiry_timer_twice(make_api, monkeypatch):
     """Regression: a write failed with 500 "threads can only be started once" when two
-    threads found the memory storage's expiry timer stopped at the same moment."""
+    threads found the memory storage's expiry timer stopped at the same moment. And the
+    writes that find another thread restarting the timer do not wait for it."""
     import threading
 
     from api.extension import limiter
 
     make_api(seed=False)
     storage = limiter.storage
+    others_done = threading.Event()
 
     class Preempted(type(storage)):
         def __setattr__(self, name: str, value: Any) -> None:
             super().__setattr__(name, value)
-            if name == "timer":
-                time.sleep(0.02)  # the thread loses the GIL right after replacing the timer
+            if name == "timer":  # the thread loses the GIL right after replacing the timer...
+                others_done.wait(timeout=10)  # ...until the other writes are through
 
     storage.timer.cancel()
     storage.timer.join()
     monkeypatch.setattr(storage, "__class__", Preempted)
     failures: list[Exception] = []
+    finished = threading.Semaphore(0)
 
     def hit() -> None:
         try:
             storage.incr("token:someone", 60)
         except RuntimeError as error:
             failures.append(error)
+        finished.release()
 
     threads = [threading.Thread(target=hit) for _ in range(4)]
     for thread in threads:
         thread.start()
+    through = sum(finished.acquire(timeout=5) for _ in range(3))  # while one still restarts the timer
+    others_done.set()
     for thread in threads:
         thread.join()
+    assert through == 3
     assert failures == [] and storage.get("token:someone") == 4
 
 

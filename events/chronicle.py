@@ -226,8 +226,8 @@ class _GroupCommit:
 
     Each waiting thread is woken once, when it has something to do: waiting for a shared
     lock instead made a thread whose outcome was ready queue behind the next savers, and
-    under 32 writing threads the groups were of 1.3 commands (now 16; 1,000 -> 4,000
-    writes/s in one process).
+    under 32 writing threads in one process the groups held 1.4 commands (now 16, and
+    907 -> 3,117 writes/s: ``bench/writes.py``).
 
     A command the group refuses is run again alone after the group is stored, and if the
     group's save clashes with another process every command runs alone, so each answer

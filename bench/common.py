@@ -80,6 +80,16 @@ def backends(choice: str) -> list[str]:
     return list(BACKENDS) if choice == "both" else [choice]
 
 
+def begin(p: argparse.ArgumentParser) -> tuple[argparse.Namespace, list[str], dict[str, Any]]:
+    """A benchmark's start: its arguments, the backends chosen, and the machine's facts
+    (printed, with a warning if other work is already running)."""
+    args = p.parse_args()
+    chosen = backends(args.backend)
+    facts = call(machine, "postgres" in chosen)
+    print_machine(facts)
+    return args, chosen, facts
+
+
 # Phases in fresh processes
 
 

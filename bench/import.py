@@ -105,10 +105,7 @@ def main() -> None:
                         "(and the highest peak memory)")
     p.add_argument("--memory-n", type=int, nargs="*", default=[], metavar="N",
                    help="further import sizes to run for their peak memory only (e.g. 300000)")
-    args = p.parse_args()
-    chosen = common.backends(args.backend)
-    facts = common.call(common.machine, "postgres" in chosen)
-    common.print_machine(facts)
+    args, chosen, facts = common.begin(p)
     n, small = args.n, max(1, args.n // 10)
     results: dict[str, Any] = {}
     with common.Stores() as stores:

@@ -192,10 +192,7 @@ def main() -> None:
     p.add_argument("--iterations", type=int, default=200, help="measured calls of each query")
     p.add_argument("--budget", type=float, default=60.0,
                    help="seconds at most per query kind (fewer iterations if a query is slow)")
-    args = p.parse_args()
-    chosen = common.backends(args.backend)
-    facts = common.call(common.machine, "postgres" in chosen)
-    common.print_machine(facts)
+    args, chosen, facts = common.begin(p)
     results: dict[str, Any] = {}
     with common.Stores() as stores:
         for backend in chosen:

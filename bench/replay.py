@@ -241,10 +241,7 @@ def main() -> None:
     p = common.parser(__doc__.split("\n\n")[0], n=1_000_000, backend="sqlite")
     p.add_argument("--postgres-n", type=int, help="N for PostgreSQL when both backends run (default: --n)")
     p.add_argument("--stock-events", type=int, default=20_000, help="events for the one-per-transaction baseline")
-    args = p.parse_args()
-    chosen = common.backends(args.backend)
-    facts = common.call(common.machine, "postgres" in chosen)
-    common.print_machine(facts)
+    args, chosen, facts = common.begin(p)
     results: dict[str, Any] = {}
     with common.Stores() as stores:
         for backend in chosen:

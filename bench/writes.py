@@ -60,12 +60,14 @@ def writes_phase(url: str, threads: int, per_thread: int, start_at: float) -> di
 
     chronicle.save = counted
     latencies: list[list[float]] = [[] for _ in range(threads)]
+    finished: list[float] = []
 
     def writer(mine: list[float]) -> None:
         for _ in range(per_thread):
             started = time.perf_counter()
             service.execute("record_development", DEVELOPMENT, recorded_by="bench")
             mine.append(time.perf_counter() - started)
+        finished.append(time.perf_counter())
 
     workers = [threading.Thread(target=writer, args=(mine,)) for mine in latencies]
     time.sleep(max(0.0, start_at - time.time()))  # the processes start together
@@ -74,11 +76,11 @@ def writes_phase(url: str, threads: int, per_thread: int, start_at: float) -> di
         for worker in workers:
             worker.start()
         while any(worker.is_alive() for worker in workers):
-            time.sleep(0.5)
+            time.sleep(0.2)
             bar.n = sum(len(mine) for mine in latencies)
             bar.refresh()
         bar.n = sum(len(mine) for mine in latencies)
-    seconds = time.perf_counter() - started
+    seconds = max(finished) - started  # not when the progress bar looked last
     service.close()
     return {"writes": threads * per_thread, "seconds": seconds, "groups": len(groups),
             "latencies": [s for mine in latencies for s in mine]}
@@ -119,10 +121,7 @@ def main() -> None:
     p = common.parser(__doc__.split("\n\n")[0], n=100, backend="sqlite")
     p.add_argument("--threads", type=int, default=32, help="writing threads per process")
     p.add_argument("--processes", type=int, default=1, help="processes writing to the store at once")
-    args = p.parse_args()
-    chosen = common.backends(args.backend)
-    facts = common.call(common.machine, "postgres" in chosen)
-    common.print_machine(facts)
+    args, chosen, facts = common.begin(p)
     results: dict[str, Any] = {}
     with common.Stores() as stores:
         for backend in chosen:

@@ -227,7 +227,7 @@ class _GroupCommit:
     Each waiting thread is woken once, when it has something to do: waiting for a shared
     lock instead made a thread whose outcome was ready queue behind the next savers, and
     under 32 writing threads in one process the groups held 1.4 commands (now 16, and
-    907 -> 3,117 writes/s: ``bench/writes.py``).
+    982 -> 3,299 writes/s: ``bench/writes.py``).
 
     A command the group refuses is run again alone after the group is stored, and if the
     group's save clashes with another process every command runs alone, so each answer

@@ -223,6 +223,29 @@ def store_size_mb(url: str) -> float | None:
 # Building a store with a realistic mix of events
 
 
+def library_save_phase(url: str, count: int, batch_size: int = 1000) -> dict[str, Any]:
+    """The baseline of raw write speed: the library alone saving ``count`` minimal
+    aggregates (one ``Created`` event each), ``batch_size`` per transaction."""
+    from eventsourcing.application import Application
+
+    from bench.common import Minimal  # the module's __getattr__ defines it on first use
+    from events.storage import library_settings
+
+    app = Application(env=library_settings(url))
+    batches: list[float] = []
+    with progress_bar(total=count, unit="agg", desc=f"library save {count:,}, {batch_size:,} a transaction") as bar:
+        started = time.perf_counter()
+        for start in range(0, count, batch_size):
+            batch_started = time.perf_counter()
+            app.save(*[Minimal() for _ in range(min(batch_size, count - start))])
+            batches.append(time.perf_counter() - batch_started)
+            bar.update(min(batch_size, count - start))
+        seconds = time.perf_counter() - started
+    app.close()
+    return {"phase": "library save", "items": count, "seconds": round(seconds, 3),
+            "rate": round(count / seconds, 1), "batch_ms": summary(batches), "store_mb": store_size_mb(url)}
+
+
 def developments_for_events(events: int, correct: float, retract: float, restore: float) -> int:
     """How many developments make a store of about ``events`` events with this mix."""
     from bench.synthetic import ACTORS

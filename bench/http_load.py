@@ -100,11 +100,11 @@ def prepare(env: dict[str, str], developments: int) -> str:
 def run_backend(url: str, trivial: str, requests: int, developments: int, rounds: int) -> dict[str, list[dict]]:
     """Every endpoint in every round, each right after the trivial endpoint."""
     env = {"TIMELINE_DATABASE_URL": url, "TIMELINE_WRITE_RATE_LIMIT": "10000000 per minute"}
+    from bench.synthetic import ONE_WRITE
+
     token = prepare(env, developments)
     body = Path(tempfile.mkdtemp()) / "development.json"
-    body.write_text(json.dumps({
-        "title": "Benchmark development", "category": "statement", "when": "2023-09-19", "certainty": "reported",
-        "actors": [{"actor": "armenia", "role": "speaker"}], "sources": [{"citation": "bench", "quote": "q"}]}))
+    body.write_text(json.dumps(ONE_WRITE))
     write = ["-m", "POST", "-T", "application/json", "-D", str(body), "-H", f"Authorization: Bearer {token}"]
     reads = {
         "GET /timeline (filtered page of 50)": "/api/v1/timeline?actor=actor-7&from=1950-01-01&to=2000-12-31&limit=50",

@@ -70,28 +70,6 @@ def import_phase(url: str, path: str, developments: int) -> dict[str, Any]:
             "store_mb": common.store_size_mb(url)}
 
 
-def baseline_phase(url: str, count: int, batch_size: int = 1000) -> dict[str, Any]:
-    from eventsourcing.application import Application
-
-    from bench.common import Minimal
-    from events.storage import library_settings
-
-    app = Application(env=library_settings(url))
-    batches: list[float] = []
-    with common.progress_bar(total=count, unit="agg", desc=f"library save {count:,}") as bar:
-        started = time.perf_counter()
-        for start in range(0, count, batch_size):
-            batch_started = time.perf_counter()
-            app.save(*[Minimal() for _ in range(min(batch_size, count - start))])
-            batches.append(time.perf_counter() - batch_started)
-            bar.update(min(batch_size, count - start))
-        seconds = time.perf_counter() - started
-    app.close()
-    return {"phase": "library save", "items": count, "seconds": round(seconds, 3),
-            "rate": round(count / seconds, 1), "batch_ms": common.summary(batches),
-            "store_mb": common.store_size_mb(url)}
-
-
 def write_file(path: str, developments: int) -> float:
     from bench.synthetic import write_commands
 
@@ -119,7 +97,7 @@ def main() -> None:
         for backend in chosen:
             plan = (("import N", import_phase, n, (str(files[n]), n)),
                     ("import N/10", import_phase, small, (str(files[small]), small)),
-                    ("library save N", baseline_phase, n, (n,)))
+                    ("library save N", common.library_save_phase, n, (n,)))
             runs: dict[str, list[dict[str, Any]]] = {name: [] for name, *_ in plan}
             for repeat in range(args.repeat):  # interleaved, so that a change of load hits every phase alike
                 for name, function, size, extra in plan:

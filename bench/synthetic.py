@@ -15,6 +15,12 @@ ACTORS = 500
 CATEGORY_NAMES = list(CATEGORIES)
 
 
+ONE_WRITE = {"title": "Benchmark development", "category": "statement", "when": "2023-09-19",
+             "certainty": "reported", "actors": [{"actor": "armenia", "role": "speaker"}],
+             "sources": [{"citation": "bench", "quote": "q"}]}
+"""The development the write benchmarks send again and again (it names the seed's Armenia)."""
+
+
 def actor_slug(i: int) -> str:
     return f"actor-{i}"
 

@@ -32,9 +32,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench import common  # noqa: E402
 
 BASELINE_SAVES = 3000
-DEVELOPMENT = {"title": "Benchmark development", "category": "statement", "when": "2023-09-19",
-               "certainty": "reported", "actors": [{"actor": "armenia", "role": "speaker"}],
-               "sources": [{"citation": "bench", "quote": "q"}]}
 
 
 def prepare(url: str) -> None:
@@ -47,10 +44,11 @@ def prepare(url: str) -> None:
 
 
 def writes_phase(url: str, threads: int, per_thread: int, start_at: float) -> dict[str, Any]:
+    from bench.synthetic import ONE_WRITE
     from timeline.service import Service
 
     service = Service({"TIMELINE_DATABASE_URL": url})
-    service.execute("record_development", DEVELOPMENT, recorded_by="bench")  # connections open, caches warm
+    service.execute("record_development", ONE_WRITE, recorded_by="bench")  # connections open, caches warm
     chronicle, groups = service.chronicle, []
     save = chronicle.save
 
@@ -65,7 +63,7 @@ def writes_phase(url: str, threads: int, per_thread: int, start_at: float) -> di
     def writer(mine: list[float]) -> None:
         for _ in range(per_thread):
             started = time.perf_counter()
-            service.execute("record_development", DEVELOPMENT, recorded_by="bench")
+            service.execute("record_development", ONE_WRITE, recorded_by="bench")
             mine.append(time.perf_counter() - started)
         finished.append(time.perf_counter())
 
@@ -84,23 +82,6 @@ def writes_phase(url: str, threads: int, per_thread: int, start_at: float) -> di
     service.close()
     return {"writes": threads * per_thread, "seconds": seconds, "groups": len(groups),
             "latencies": [s for mine in latencies for s in mine]}
-
-
-def baseline_phase(url: str, count: int) -> dict[str, Any]:
-    from eventsourcing.application import Application
-
-    from bench.common import Minimal
-    from events.storage import library_settings
-
-    app = Application(env=library_settings(url))
-    with common.progress_bar(total=count, unit="save", desc="library, one event per transaction") as bar:
-        started = time.perf_counter()
-        for _ in range(count):
-            app.save(Minimal())
-            bar.update(1)
-        seconds = time.perf_counter() - started
-    app.close()
-    return {"saves": count, "rate": round(count / seconds, 1)}
 
 
 def concurrent_writes(url: str, processes: int, threads: int, per_thread: int) -> dict[str, Any]:
@@ -125,7 +106,8 @@ def main() -> None:
     results: dict[str, Any] = {}
     with common.Stores() as stores:
         for backend in chosen:
-            baseline = common.run_phase(baseline_phase, stores.url(backend, "baseline"), BASELINE_SAVES)
+            baseline = common.run_phase(common.library_save_phase, stores.url(backend, "baseline"),
+                                        BASELINE_SAVES, batch_size=1)
             writes = concurrent_writes(stores.url(backend, "writes"), args.processes, args.threads, args.n)
             results[backend] = {"writes": writes, "baseline": baseline}
     print()

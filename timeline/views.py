@@ -134,12 +134,8 @@ class ReadTables:
     @contextmanager
     def snapshot(self) -> Iterator[Any]:
         """A read transaction whose statements all see one state of the tables (pass it to
-        :meth:`select`). SQLite keeps the state its first statement saw until the end;
-        PostgreSQL does so at REPEATABLE READ (its default shows each statement the
-        latest commits)."""
+        :meth:`select`): SQLite keeps the state its first statement saw until the end."""
         with self.datastore.transaction(commit=False) as cursor:
-            if self.dialect.name == "postgresql":
-                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
             yield cursor
 
     def positions(self, application_names: Sequence[str]) -> dict[str, int]:
@@ -198,6 +194,13 @@ class PostgresView(ReadTables, PostgresTrackingRecorder):
     @property
     def dialect(self) -> Dialect:
         return Dialect("postgresql", "%s", self.datastore.schema)
+
+    @contextmanager
+    def snapshot(self) -> Iterator[Any]:
+        """At REPEATABLE READ: PostgreSQL's default shows each statement the latest commits."""
+        with super().snapshot() as cursor:
+            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            yield cursor
 
     @contextmanager
     def _one_statement(self) -> Iterator[Any]:

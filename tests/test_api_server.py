@@ -298,12 +298,12 @@ def test_a_worker_keeps_its_start_up_objects_out_of_the_garbage_collectors_scans
     from timeline.cli import worker_app
 
     monkeypatch.setenv("TIMELINE_DATABASE_URL", f"sqlite:///{tmp_path}/timeline.db")
+    app = worker_app()
     try:
-        app = worker_app()
         assert gc.get_freeze_count() > 10_000
         assert not any(o is app for o in gc.get_objects())  # the collector's generations no longer hold it
         later = [app]
         assert any(o is later for o in gc.get_objects())  # what the worker makes later is collected as before
     finally:
-        gc.unfreeze()
+        gc.unfreeze()  # the other tests' objects are collected as usual
         app.extensions["timeline"].service.close()

@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -71,11 +72,19 @@ def write(session: requests.Session, url: str, headers: dict, ident: str) -> int
 
 
 def load(url: str, headers: dict, idents: list[str]) -> dict[str, int | str]:
-    sessions = [requests.Session() for _ in range(CLIENTS)]
+    """The writes from CLIENTS threads, each with a session (a kept-alive connection) of
+    its own. Sessions picked by the write's number were at times shared by two threads:
+    the second opened another connection, which then sat idle in the pool past the
+    server's keep-alive (2 s) and could be closed just as it was reused."""
+    local = threading.local()
+
+    def one(ident: str) -> int | str:
+        if not hasattr(local, "session"):
+            local.session = requests.Session()
+        return write(local.session, url, headers, ident)
+
     with ThreadPoolExecutor(CLIENTS) as pool:
-        statuses = list(pool.map(lambda pair: write(sessions[pair[0] % CLIENTS], url, headers, pair[1]),
-                                 enumerate(idents)))
-    return dict(zip(idents, statuses))
+        return dict(zip(idents, pool.map(one, idents)))
 
 
 def recorded(env: dict[str, str]) -> dict[str, list[int]]:

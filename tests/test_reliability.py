@@ -73,9 +73,8 @@ def write(session: requests.Session, url: str, headers: dict, ident: str) -> int
 
 def load(url: str, headers: dict, idents: list[str]) -> dict[str, int | str]:
     """The writes from CLIENTS threads, each with a session (a kept-alive connection) of
-    its own. Sessions picked by the write's number were at times shared by two threads:
-    the second opened another connection, which then sat idle in the pool past the
-    server's keep-alive (2 s) and could be closed just as it was reused."""
+    its own: a session shared by two threads opens a second connection, which can idle
+    in the pool past the server's keep-alive (2 s) and be closed just as it is reused."""
     local = threading.local()
 
     def one(ident: str) -> int | str:

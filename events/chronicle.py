@@ -11,21 +11,21 @@ from __future__ import annotations
 import logging
 import re
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 from uuid import UUID, uuid4
 
 from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.persistence import IntegrityError
+from eventsourcing.persistence import IntegrityError, Notification
 from eventsourcing.utils import Environment, EnvType
 
 from events import rules
 from events.actor import Actor
 from events.development import Development
 from events.errors import Conflict, InvalidInput, NotFound, RecordError, StaleVersion
-from events.storage import database_url, library_settings, schema_lock, store_lock
+from events.storage import SQLiteEventLog, database_url, library_settings, schema_lock, store_lock
 from events.values import SLUG
 
 Aggregate = Actor | Development
@@ -80,7 +80,15 @@ class Chronicle(Application[UUID]):
         self.after_save: Callable[[int, Mapping[int, Any]], object] | None = None
         """Called with the last log position of each group commit and the events it
         saved by position, before the next group is saved (the service projects the
-        group there, in one transaction, without decoding what was just encoded)."""
+        group there, in one transaction, without decoding what was just encoded, unless
+        ``within_save`` has done it)."""
+        self.within_save: Callable[[Any, Sequence[Notification], Mapping[int, Any], int],
+                                   Callable[[], object] | None] | None = None
+        """Called inside the transaction that stores events, where the store allows it
+        (SQLite), with its cursor, the events as stored and as saved (by position), and
+        the log's last position before them; answers what to do once it has committed.
+        What it writes commits with the events (the service projects them there; then
+        ``after_save`` finds nothing left to do)."""
 
     def construct_env(self, name: str, env: EnvType | None = None) -> Environment:
         """Adds the library's persistence settings for ``TIMELINE_DATABASE_URL``."""
@@ -88,6 +96,15 @@ class Chronicle(Application[UUID]):
         self.database_url = database_url(dict(environment))
         environment.update({f"{name.upper()}_{k}": v for k, v in library_settings(self.database_url).items()})
         return environment
+
+    def save(self, *events: Any, **kwargs: Any) -> Any:
+        """The library's save, of domain events (not aggregates), which also runs
+        ``within_save`` in the same transaction when the store allows it."""
+        within = self.within_save
+        if within is not None and isinstance(self.recorder, SQLiteEventLog):
+            kwargs["within"] = lambda cursor, stored, previous: within(
+                cursor, stored, {n.id: event for n, event in zip(stored, events, strict=True)}, previous)
+        return super().save(*events, **kwargs)
 
     # Commands, one method each; each runs as a batch of one, grouped with concurrent ones.
 

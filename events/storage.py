@@ -13,11 +13,15 @@ from __future__ import annotations
 import fcntl
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
+
+from eventsourcing.persistence import Notification, StoredEvent
+from eventsourcing.sqlite import SQLiteApplicationRecorder
+from eventsourcing.utils import get_topic
 
 DEFAULT_DATABASE_URL = "sqlite:///instance/timeline.db"
 
@@ -62,7 +66,39 @@ def _sqlite_settings(path: str, options: dict[str, str]) -> dict[str, str]:
         "PERSISTENCE_MODULE": "eventsourcing.sqlite",
         "SQLITE_DBNAME": name,
         "SQLITE_LOCK_TIMEOUT": options.get("timeout", "10"),
+        "APPLICATION_RECORDER_TOPIC": get_topic(SQLiteEventLog),
     }
+
+
+Within = Callable[[Any, Sequence[Notification], int], Callable[[], object] | None]
+"""Work done in the transaction that stores events: given its cursor, the events as
+stored (with their positions) and the log's last position before them; answers what to
+do once the transaction has committed, if anything."""
+
+
+class SQLiteEventLog(SQLiteApplicationRecorder):
+    """The library's SQLite recorder, which a save may also pass ``within``: work that
+    commits in the same transaction as the events (the service projects a group there,
+    so events and projection commit together, with one sync, and nothing is read back)."""
+
+    def insert_events(self, stored_events: Sequence[StoredEvent], *, within: Within | None = None,
+                      **kwargs: Any) -> Sequence[int] | None:
+        if within is None or not stored_events:
+            return super().insert_events(stored_events, **kwargs)
+        with self.datastore.transaction(commit=True) as cursor:
+            positions = self._insert_events(cursor, stored_events, **kwargs)
+            # Read after the insert, which holds the write lock: a read first could see a
+            # state another writer then moves on, and the insert would fail at once.
+            cursor.execute(f"SELECT MAX(rowid) FROM {self.events_table_name} WHERE rowid < ?",
+                           (positions[0],))
+            previous = cursor.fetchone()[0] or 0
+            stored = [Notification(id=position, originator_id=event.originator_id, topic=event.topic,
+                                   originator_version=event.originator_version, state=event.state)
+                      for event, position in zip(stored_events, positions, strict=True)]
+            committed = within(cursor, stored, previous)
+        if committed is not None:
+            committed()
+        return positions
 
 
 def _postgres_settings(parts, options: dict[str, str]) -> dict[str, str]:

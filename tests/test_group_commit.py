@@ -205,16 +205,17 @@ def service(database_url: str):
 
 
 def test_a_group_is_projected_once_up_to_its_last_position_before_any_writer_answers(service, monkeypatch):
-    chronicle, projector = service.chronicle, service.projector
+    chronicle, view = service.chronicle, service.projector.view
     held = HeldSave(chronicle, monkeypatch)
     projected: list[int] = []
-    catch_up = projector._catch_up
+    apply_all = view.apply_all
 
-    def counted(projections, until, progress, saved=None):
-        projected.append(until)
-        return catch_up(projections, until, progress, saved)
+    def counted(work, cursor=None):
+        work = list(work)
+        projected.append(max(tracking.notification_id for _, _, tracking in work))
+        return apply_all(work, cursor)
 
-    monkeypatch.setattr(projector, "_catch_up", counted)
+    monkeypatch.setattr(view, "apply_all", counted)
     receipts = held.run(
         lambda: service.execute("record_development", development(title="First"), recorded_by="alice"),
         [lambda i=i: service.execute("record_development", development(title=f"Queued {i}"), recorded_by="bob")
@@ -222,6 +223,118 @@ def test_a_group_is_projected_once_up_to_its_last_position_before_any_writer_ans
     last = max(r.position for r in receipts)
     assert projected[-1] == last and len(projected) == 2, "the first write, then the whole group in one go"
     assert all(service.reader.development(r.id)["title"].startswith("Queued") for r in receipts)
+
+
+def test_on_sqlite_a_group_and_its_projection_commit_in_one_transaction(tmp_path, monkeypatch):
+    """The projection is written in the transaction that stores the events: nothing is
+    read back from the log, and what a reader sees never has the events without it."""
+    from timeline.service import Service
+
+    service = Service({"TIMELINE_DATABASE_URL": f"sqlite:///{tmp_path}/timeline.db"})
+    service.chronicle.execute([("register_actor", actor) for actor in ACTORS], recorded_by="setup")
+    read_back: list[Any] = []
+    select_notifications = service.chronicle.recorder.select_notifications
+    monkeypatch.setattr(service.chronicle.recorder, "select_notifications",
+                        lambda *args, **kwargs: read_back.append(args) or select_notifications(*args, **kwargs))
+    stored_and_projected: list[tuple[int, int]] = []
+    within = service.chronicle.within_save
+
+    def watched(cursor, stored, saved, previous):
+        committed = within(cursor, stored, saved, previous)
+        # In the same transaction, before its commit: the events and the tracking row.
+        cursor.execute("SELECT MAX(rowid) FROM stored_events")
+        events = cursor.fetchone()[0]
+        tracked = service.projector.view.positions([p.tracking_name for p in service.projector.projections], cursor)
+        stored_and_projected.append((events, min(tracked.values())))
+        return committed
+
+    service.chronicle.within_save = watched
+    receipt = service.execute("record_development", development(title="Together"), recorded_by="alice")
+    try:
+        assert stored_and_projected == [(receipt.position, receipt.position)]
+        assert read_back == []
+        assert service.reader.development(receipt.id)["title"] == "Together"
+        assert differences(service.chronicle) == []
+    finally:
+        service.close()
+
+
+def test_a_projection_in_the_saving_transaction_reads_through_it(tmp_path, monkeypatch):
+    """It takes no connection from the view's pool: under concurrent writers (retries
+    waiting on an idempotency key) every pooled connection can be waiting for this
+    transaction's write lock, and waiting for one of them timed the save out."""
+    from timeline.service import Service
+
+    service = Service({"TIMELINE_DATABASE_URL": f"sqlite:///{tmp_path}/timeline.db"})
+    service.chronicle.execute([("register_actor", actor) for actor in ACTORS], recorded_by="setup")
+    first = service.execute("record_development", development(title="First"), recorded_by="alice")
+    view, within, pooled = service.projector.view, service.chronicle.within_save, []
+    get_connection = view.datastore.get_connection
+
+    def watched(*args):
+        monkeypatch.setattr(view.datastore, "get_connection", lambda **kw: pooled.append(kw) or get_connection(**kw))
+        try:
+            return within(*args)
+        finally:
+            monkeypatch.setattr(view.datastore, "get_connection", get_connection)
+
+    service.chronicle.within_save = watched
+    corrected = service.execute("correct_development", first.id, {"title": "Corrected"}, reason="typo",
+                                recorded_by="alice", expected_version=first.version)
+    try:
+        assert pooled == []
+        assert service.projector.position() == corrected.position
+        assert service.reader.development(first.id)["title"] == "Corrected"
+    finally:
+        service.close()
+
+
+def test_a_projection_that_fails_in_the_saving_transaction_loses_no_event(tmp_path, monkeypatch):
+    """What the projection wrote is rolled back, the events are stored all the same, and
+    the catch-up after the commit projects them."""
+    from timeline.projections import Developments
+    from timeline.service import Service
+
+    service = Service({"TIMELINE_DATABASE_URL": f"sqlite:///{tmp_path}/timeline.db"})
+    service.chronicle.execute([("register_actor", actor) for actor in ACTORS], recorded_by="setup")
+    operations, calls = Developments.operations, []
+
+    def fails_once(self, events):
+        calls.append(len(events))
+        if len(calls) == 1:
+            raise OSError("disk hiccup")
+        return operations(self, events)
+
+    monkeypatch.setattr(Developments, "operations", fails_once)
+    receipt = service.execute("record_development", development(title="Kept"), recorded_by="alice")
+    try:
+        assert calls == [1, 1], "tried in the saving transaction, then by the catch-up"
+        assert service.chronicle.development(receipt.id).title == "Kept"
+        assert service.reader.development(receipt.id)["title"] == "Kept"
+        assert differences(service.chronicle) == []
+    finally:
+        service.close()
+
+
+def test_events_saved_while_the_projections_lag_are_projected_after_the_ones_before(tmp_path):
+    """A write that finds the projections behind (events stored by a process that does
+    not project) leaves its events to the catch-up, which applies the log in order."""
+    from timeline.service import Service
+
+    url = f"sqlite:///{tmp_path}/timeline.db"
+    service = Service({"TIMELINE_DATABASE_URL": url})
+    service.chronicle.execute([("register_actor", actor) for actor in ACTORS], recorded_by="setup")
+    elsewhere = Chronicle(env={"TIMELINE_DATABASE_URL": url})
+    try:
+        unseen = elsewhere.record_development(development(title="Stored elsewhere"), recorded_by="bob")
+        receipt = service.execute("record_development", development(title="Stored here"), recorded_by="alice")
+        assert receipt.position > unseen.position
+        assert service.projector.position() == receipt.position
+        assert service.reader.development(unseen.id)["title"] == "Stored elsewhere"
+        assert differences(service.chronicle) == []
+    finally:
+        elsewhere.close()
+        service.close()
 
 
 def test_the_projection_of_a_group_uses_its_events_as_saved(service, monkeypatch):

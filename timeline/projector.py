@@ -8,9 +8,10 @@ position processed, never a count, because positions can have gaps.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from eventsourcing.persistence import IntegrityError, Tracking
@@ -20,6 +21,7 @@ from timeline.projections import Chain, ReadModel, by_name, link
 from timeline.views import open_view
 
 BATCH_SIZE = 1000
+log = logging.getLogger(__name__)
 Progress = Callable[[int], object]
 
 
@@ -79,17 +81,9 @@ class Projector:
             notifications = self.chronicle.recorder.select_notifications(
                 position, self.batch_size, stop=until, inclusive_of_start=False)
             reached = until if len(notifications) < self.batch_size else notifications[-1].id
-            decoded: dict[int, Any] = dict(saved or {})
-            work = []
-            for projection in projections:
-                if positions[projection.name] >= reached:
-                    continue
-                mine = [(self._decode(projection, n, decoded), n.id) for n in notifications
-                        if n.id > positions[projection.name] and (not projection.topics or n.topic in projection.topics)]
-                work.append((projection, mine))
+            work = self._work(projections, positions, notifications, reached, dict(saved or {}))
             try:
-                self.view.apply_all([(p.operations(events), p.tables, Tracking(p.tracking_name, reached))
-                                     for p, events in work])
+                self.view.apply_all(self._writes(work, reached))
             except IntegrityError:  # another process applied this batch first: see where they got
                 positions = self._positions(projections)
                 continue
@@ -100,8 +94,57 @@ class Projector:
             progress(applied)
         return read
 
-    def _positions(self, projections: list[ReadModel]) -> dict[str, int]:
-        tracked = self.view.positions([p.tracking_name for p in projections])
+    def _work(self, projections: list[ReadModel], positions: Mapping[str, int], notifications: Sequence[Any],
+              reached: int, decoded: dict[int, Any]) -> list[tuple[ReadModel, list[tuple[Any, int]]]]:
+        """Each projection that is behind ``reached``, with the events of a batch it has
+        not applied (those of its topics), each decoded once for all of them."""
+        work = []
+        for projection in projections:
+            if positions[projection.name] >= reached:
+                continue
+            mine = [(self._decode(projection, n, decoded), n.id) for n in notifications
+                    if n.id > positions[projection.name] and (not projection.topics or n.topic in projection.topics)]
+            work.append((projection, mine))
+        return work
+
+    @staticmethod
+    def _writes(work: list[tuple[ReadModel, list[tuple[Any, int]]]], reached: int) -> list[Any]:
+        return [(p.operations(events), p.tables, Tracking(p.tracking_name, reached)) for p, events in work]
+
+    def project_within(self, cursor: Any, stored: Sequence[Any], saved: Mapping[int, Any],
+                       previous: int) -> Callable[[], None] | None:
+        """Applies events in the transaction that stores them (``Chronicle.within_save``),
+        if every projection has reached ``previous``, the log's position before them, and
+        no other thread of this process is projecting; otherwise the catch-up after the
+        commit applies them. A failure rolls back what this wrote, never the events.
+        Answers what to do once the transaction has committed."""
+        if not self._lock.acquire(blocking=False):
+            return None
+        try:
+            positions = self._positions(self.projections, cursor)
+            if any(position != previous for position in positions.values()):
+                return None
+            reached = stored[-1].id
+            cursor.execute("SAVEPOINT projecting")
+            try:
+                with self.view.reading_in(cursor):
+                    work = self._work(self.projections, positions, stored, reached, dict(saved))
+                    self.view.apply_all(self._writes(work, reached), cursor)
+            except Exception:  # noqa: BLE001 - the catch-up after the commit tries again, and raises
+                log.warning("projecting events as they were saved failed", exc_info=True)
+                cursor.execute("ROLLBACK TO projecting")
+                return None
+            finally:
+                cursor.execute("RELEASE projecting")
+            return lambda: self._advance(reached)
+        finally:
+            self._lock.release()
+
+    def _advance(self, position: int) -> None:
+        self._reached = max(self._reached, position)
+
+    def _positions(self, projections: list[ReadModel], cursor: Any = None) -> dict[str, int]:
+        tracked = self.view.positions([p.tracking_name for p in projections], cursor)
         return {p.name: tracked[p.tracking_name] for p in projections}
 
     def _decode(self, projection: ReadModel, notification: Any, decoded: dict[int, Any]) -> Any:

@@ -2,7 +2,9 @@
 wired together so that a process reads its own writes.
 
 After every write the service brings the projections up to the write's log position
-before it returns. Other processes (more workers, ``timeline project --follow``) keep
+before it returns. On SQLite it writes them in the transaction that stores the events,
+so a write and its projection commit together, with one sync; on PostgreSQL (where the
+library's save pipelines its statements) right after that transaction. Other processes (more workers, ``timeline project --follow``) keep
 the same projection tables current; a read that must see a write made elsewhere
 passes ``min_position`` and waits, bounded, for the projections to reach it.
 """
@@ -35,13 +37,15 @@ class Service:
         self.projector = Projector(self.chronicle)
         self.reader = Reader(self.projector)
         self.wait_timeout = wait_timeout
+        self.chronicle.within_save = self.projector.project_within
         self.chronicle.after_save = self._project
         self.projector.catch_up()
 
     def _project(self, position: int, saved: Mapping[int, Any]) -> None:
         """A group commit is projected by the thread that saved it, in one transaction,
         before the next group is saved: not by the first of its writers, up to that
-        writer's own position only. The events it saved are not decoded again."""
+        writer's own position only. The events it saved are not decoded again. Nothing
+        is left to do here when the group was projected in its own transaction."""
         self.projector.catch_up(until=position, saved=saved)
 
     def execute(self, command: str, *args: Any, **kwargs: Any) -> Receipt:

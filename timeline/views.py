@@ -10,6 +10,7 @@ holds the few differences.
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -69,18 +70,41 @@ class ReadTables:
     database_url: str
     """The store's URL, for its schema lock."""
 
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self._reading = threading.local()
+
+    @contextmanager
+    def reading_in(self, cursor: Any) -> Iterator[None]:
+        """Meanwhile, this thread's reads (:meth:`select` without a snapshot) go through
+        ``cursor``: a projection applied in the transaction that stores events reads that
+        transaction, and takes no other connection from the pool, where it could wait
+        for one held by a writer that is waiting for this transaction to end."""
+        self._reading.cursor = cursor
+        try:
+            yield
+        finally:
+            self._reading.cursor = None
+
     def apply(self, operations: Iterable[Operation], tables: dict[str, str], tracking: Tracking) -> None:
         """Writes rows and the tracking position in one transaction."""
         self.apply_all([(operations, tables, tracking)])
 
-    def apply_all(self, work: Iterable[tuple[Iterable[Operation], dict[str, str], Tracking]]) -> None:
-        """Writes the rows and tracking positions of several projections in one transaction."""
+    def apply_all(self, work: Iterable[tuple[Iterable[Operation], dict[str, str], Tracking]],
+                  cursor: Any = None) -> None:
+        """Writes the rows and tracking positions of several projections in one transaction:
+        their own, or the one of ``cursor``."""
+        if cursor is not None:
+            return self._apply_all(cursor, work)
         with self._projection_transaction() as cursor:
-            for operations, tables, tracking in work:
-                for statement, rows in operations:
-                    if rows:
-                        self._write_rows(cursor, statement, tables, rows)
-                self._insert_tracking(cursor, tracking)
+            return self._apply_all(cursor, work)
+
+    def _apply_all(self, cursor: Any, work: Iterable[tuple[Iterable[Operation], dict[str, str], Tracking]]) -> None:
+        for operations, tables, tracking in work:
+            for statement, rows in operations:
+                if rows:
+                    self._write_rows(cursor, statement, tables, rows)
+            self._insert_tracking(cursor, tracking)
 
     @contextmanager
     def _projection_transaction(self) -> Iterator[Any]:
@@ -115,6 +139,7 @@ class ReadTables:
                snapshot: Any = None) -> list[Row]:
         """Rows of one statement, read on its own (it sees one state of the tables by
         itself) or in ``snapshot``'s transaction."""
+        snapshot = snapshot if snapshot is not None else getattr(self._reading, "cursor", None)
         if snapshot is not None:
             return self._rows(snapshot, statement, tables, params)
         with self._one_statement() as cursor:
@@ -138,14 +163,20 @@ class ReadTables:
         with self.datastore.transaction(commit=False) as cursor:
             yield cursor
 
-    def positions(self, application_names: Sequence[str]) -> dict[str, int]:
-        """The tracked positions of several projections, in one query."""
-        marks = ", ".join([self.dialect.placeholder] * len(application_names))
+    def positions(self, application_names: Sequence[str], cursor: Any = None) -> dict[str, int]:
+        """The tracked positions of several projections, in one query (in the transaction
+        of ``cursor``, if given)."""
+        if cursor is not None:
+            return self._positions(cursor, application_names)
         with self._one_statement() as cursor:
-            cursor.execute(f"SELECT application_name AS name, MAX(notification_id) AS position "
-                           f"FROM {self._tracking} WHERE application_name IN ({marks}) GROUP BY application_name",
-                           tuple(application_names))
-            found = {row["name"]: row["position"] for row in cursor.fetchall()}
+            return self._positions(cursor, application_names)
+
+    def _positions(self, cursor: Any, application_names: Sequence[str]) -> dict[str, int]:
+        marks = ", ".join([self.dialect.placeholder] * len(application_names))
+        cursor.execute(f"SELECT application_name AS name, MAX(notification_id) AS position "
+                       f"FROM {self._tracking} WHERE application_name IN ({marks}) GROUP BY application_name",
+                       tuple(application_names))
+        found = {row["name"]: row["position"] for row in cursor.fetchall()}
         return {name: found.get(name) or 0 for name in application_names}
 
     @property

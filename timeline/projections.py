@@ -120,7 +120,7 @@ class Developments(ReadModel):
     """Developments: their versions (the timeline), current heads, and history."""
 
     name = "developments"
-    version = 3
+    version = 4
     topics = tuple(
         cls.TOPIC for cls in (Development.Recorded, Development.Corrected, Development.SourceAdded,
                               Development.Retracted, Development.Restored)
@@ -130,6 +130,7 @@ class Developments(ReadModel):
         "versions": "development_versions",
         "search": "development_search",
         "actors": "development_actors",
+        "pairs": "development_pairs",
         "tags": "development_tags",
         "effects": "development_effects",
         "history": "development_history",
@@ -155,8 +156,13 @@ class Developments(ReadModel):
         "certainty TEXT NOT NULL, search TEXT NOT NULL, doc TEXT NOT NULL)",
         "CREATE TABLE IF NOT EXISTS {actors} (first_position BIGINT NOT NULL, position_from BIGINT NOT NULL, "
         "position_to BIGINT, actor TEXT NOT NULL, role TEXT NOT NULL, earliest TEXT NOT NULL, latest TEXT NOT NULL, "
-        "category TEXT NOT NULL, others TEXT, PRIMARY KEY (first_position, position_from, actor, role))"
+        "category TEXT NOT NULL, first_role INTEGER NOT NULL, PRIMARY KEY (first_position, position_from, actor, role))"
         "{without_rowid}",
+        # Each pair of actors a version involves, both ways round: what actor state's
+        # relations sum, per other actor, in the order of an index.
+        "CREATE TABLE IF NOT EXISTS {pairs} (first_position BIGINT NOT NULL, position_from BIGINT NOT NULL, "
+        "position_to BIGINT, actor TEXT NOT NULL, other TEXT NOT NULL, earliest TEXT NOT NULL, category TEXT NOT NULL, "
+        "PRIMARY KEY (first_position, position_from, actor, other)){without_rowid}",
         "CREATE TABLE IF NOT EXISTS {tags} (first_position BIGINT NOT NULL, position_from BIGINT NOT NULL, "
         "tag TEXT NOT NULL, PRIMARY KEY (first_position, position_from, tag)){without_rowid}",
         "CREATE TABLE IF NOT EXISTS {effects} (first_position BIGINT NOT NULL, position_from BIGINT NOT NULL, "
@@ -172,7 +178,9 @@ class Developments(ReadModel):
         "CREATE INDEX IF NOT EXISTS {versions_name}_order ON {versions} (earliest, latest, first_position)",
         "CREATE INDEX IF NOT EXISTS {versions_name}_development ON {versions} (first_position, position_from)",
         "CREATE INDEX IF NOT EXISTS {actors_name}_actor ON {actors} (actor, earliest, latest, position_to, category, "
-        "role, first_position, position_from, others)",
+        "role, first_position, position_from, first_role)",
+        "CREATE INDEX IF NOT EXISTS {pairs_name}_actor ON {pairs} (actor, other, earliest, first_position, "
+        "position_from, position_to, category)",
         "CREATE INDEX IF NOT EXISTS {effects_name}_actor ON {effects} (actor, attribute, earliest, first_position, "
         "position_from, position_to, value)",
     )
@@ -317,19 +325,20 @@ class _DevelopmentBatch:
                              event.recorded_by, reason, None if details is None else dumps(details)))
 
     def operations(self) -> list[Operation]:
-        actors, tags, effects = [], [], []
+        actors, pairs, tags, effects = [], [], [], []
         for key, doc in self.stated.items():
             first, position, closed = self.new_versions[key][:3]
             slugs = sorted({part["actor"] for part in doc["actors"]})
+            pairs.extend((first, position, closed, actor, other, doc["earliest"], doc["category"])
+                         for actor in slugs for other in slugs if other != actor)
             shown: set[str] = set()
             for part in doc["actors"]:
                 actor = part["actor"]
-                # The other actors, on the actor's first row of the version only (null on the
-                # rows of its further roles): each development and each pair count once.
-                others = None if actor in shown else dumps([slug for slug in slugs if slug != actor])
-                shown.add(actor)
+                # 1 on the actor's first row of the version, 0 on the rows of its further
+                # roles: each development counts once, whatever the roles.
                 actors.append((first, position, closed, actor, part["role"], doc["earliest"], doc["latest"],
-                               doc["category"], others))
+                               doc["category"], int(actor not in shown)))
+                shown.add(actor)
             for tag in dict.fromkeys(doc["tags"]):
                 tags.append((first, position, tag))
             stated = {(e["actor"], e["attribute"]): e["value"] for e in doc["effects"]}
@@ -343,11 +352,13 @@ class _DevelopmentBatch:
             ("UPDATE {versions} SET position_to = ?, recorded_to = ? WHERE position_from = ?",
              [(position, now, opened) for position, now, _, opened in self.closed]),
             ("UPDATE {actors} SET position_to = ? WHERE first_position = ? AND position_from = ?", closing),
+            ("UPDATE {pairs} SET position_to = ? WHERE first_position = ? AND position_from = ?", closing),
             ("UPDATE {effects} SET position_to = ? WHERE position_from = ?", [(p, opened) for p, _, opened in closing]),
             ("INSERT INTO {versions} VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", versions),
             *([("INSERT INTO {search} (rowid, search) VALUES (?,?)", [(row[1], row[11]) for row in versions])]
               if self.projection.fts else []),
             ("INSERT INTO {actors} VALUES (?,?,?,?,?,?,?,?,?)", actors),
+            ("INSERT INTO {pairs} VALUES (?,?,?,?,?,?,?)", pairs),
             ("INSERT INTO {tags} VALUES (?,?,?)", tags),
             ("INSERT INTO {effects} VALUES (?,?,?,?,?,?,?)", effects),
             ("INSERT INTO {history} VALUES (?,?,?,?,?,?,?,?)", self.history),

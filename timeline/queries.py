@@ -323,35 +323,29 @@ class Reader:
         ties: the later recorded), and the trend of the last 90 days against the 90 before."""
         day = date.fromisoformat(at)
         recent_from, before_from = _days_before(day, TREND_DAYS), _days_before(day, 2 * TREND_DAYS)
-        join, current, params = _own_rows("me", as_of)
+        join, current, params = _own_rows("p", as_of)
         last_join, last_current, _ = _own_rows("l", as_of)
-        dialect = self.view.dialect
-        # The actor's rows in the date range, each with the other actors of its version and
-        # its category's weight and quad class (looked up once per row, before the others).
-        shared = (f"FROM {{actors}} me{join} CROSS JOIN {{categories}} c CROSS JOIN {dialect.elements('me.others', 'o')} "
-                  f"WHERE me.actor = ? AND {current} AND c.category = me.category")
-        # Sums per other actor, then the rows of its last day: the last development is the
-        # one of them recorded last.
+        # Sums per other actor, read from the pairs index in its order (no sort), with the
+        # weight and quad class of each row's category, and the weights of the two trend
+        # windows; then, per other actor, the last development: one backward seek in the
+        # same index.
         rows = self._select(
-            f"WITH relation AS (SELECT o.value AS other, COUNT(*) AS developments, SUM(c.weight) AS score, "
-            f"{', '.join(f'SUM(c.{quad}) AS {quad}' for quad in QUAD_CLASSES)}, MAX(me.earliest) AS day "
-            f"{shared} AND me.earliest <= ? GROUP BY o.value) "
-            f"SELECT r.*, l.first_position, l.position_from FROM relation r CROSS JOIN {{actors}} l{last_join} "
-            f"CROSS JOIN {dialect.elements('l.others', 'lo')} WHERE l.actor = ? AND l.earliest = r.day AND "
-            f"{last_current} AND lo.value = r.other ORDER BY r.other, l.first_position",
-            [slug, *params, at, slug, *params])
-        relation_rows = {row["other"]: row for row in rows}  # the last of each other's rows: its last development
-        trend = {row["other"]: row for row in self._select(
-            f"SELECT o.value AS other, SUM(CASE WHEN me.earliest > ? THEN c.weight ELSE 0 END) AS recent, "
-            f"SUM(CASE WHEN me.earliest <= ? THEN c.weight ELSE 0 END) AS previous {shared} "
-            f"AND me.earliest > ? AND me.earliest <= ? GROUP BY o.value",
-            [recent_from, recent_from, slug, *params, before_from, at])}
+            f"WITH relation AS (SELECT p.other, COUNT(*) AS developments, SUM(c.weight) AS score, "
+            f"{', '.join(f'SUM(c.{quad}) AS {quad}' for quad in QUAD_CLASSES)}, MAX(p.earliest) AS day, "
+            f"SUM(CASE WHEN p.earliest > ? THEN c.weight ELSE 0 END) AS recent, "
+            f"SUM(CASE WHEN p.earliest > ? AND p.earliest <= ? THEN c.weight ELSE 0 END) AS previous "
+            f"FROM {{pairs}} p{join} CROSS JOIN {{categories}} c WHERE p.actor = ? AND {current} AND p.earliest <= ? "
+            f"AND c.category = p.category GROUP BY p.other) "
+            f"SELECT r.*, (SELECT l.position_from FROM {{pairs}} l{last_join} WHERE l.actor = ? AND l.other = r.other "
+            f"AND l.earliest = r.day AND {last_current} ORDER BY l.first_position DESC LIMIT 1) AS position_from "
+            f"FROM relation r ORDER BY r.other",
+            [recent_from, before_from, recent_from, slug, *params, at, slug, *params])
+        relation_rows = {row["other"]: row for row in rows}
         shown = self._docs(list({row["position_from"] for row in relation_rows.values()}), _Shown)
         relations = {}
         for other, row in relation_rows.items():
             development = shown[row["position_from"]]
-            window = trend.get(other)
-            recent, previous = (float(window["recent"]), float(window["previous"])) if window else (0.0, 0.0)
+            recent, previous = float(row["recent"]), float(row["previous"])
             relations[other] = {
                 "counts": {quad: row[quad] for quad in QUAD_CLASSES},
                 "developments": row["developments"], "score": float(row["score"]),
@@ -364,11 +358,11 @@ class Reader:
 
     def _involvement(self, slug: str, at: str, as_of: AsOf) -> dict[str, Any]:
         """How often the actor took part up to ``at``: developments, by role (each role it
-        had), by category (each development once: the actor's first row of a version is
-        the one with ``others``), first and last day."""
+        had), by category (each development once: on the actor's first row of a version,
+        ``first_role`` is 1), first and last day."""
         join, current, params = _own_rows("me", as_of)
         rows = self._select(
-            f"SELECT me.role, me.category, COUNT(*) AS n, COUNT(me.others) AS developments, MIN(me.earliest) AS first, "
+            f"SELECT me.role, me.category, COUNT(*) AS n, SUM(me.first_role) AS developments, MIN(me.earliest) AS first, "
             f"MAX(me.latest) AS last FROM {{actors}} me{join} WHERE me.actor = ? AND me.earliest <= ? AND {current} "
             f"GROUP BY me.role, me.category", [slug, at, *params])
         by_role: dict[str, int] = {}

@@ -120,7 +120,7 @@ class Developments(ReadModel):
     """Developments: their versions (the timeline), current heads, and history."""
 
     name = "developments"
-    version = 4
+    version = 5
     topics = tuple(
         cls.TOPIC for cls in (Development.Recorded, Development.Corrected, Development.SourceAdded,
                               Development.Retracted, Development.Restored)
@@ -128,6 +128,7 @@ class Developments(ReadModel):
     TABLES = {
         "heads": "development_heads",
         "versions": "development_versions",
+        "briefs": "development_briefs",
         "search": "development_search",
         "actors": "development_actors",
         "pairs": "development_pairs",
@@ -154,6 +155,10 @@ class Developments(ReadModel):
         "position_to BIGINT, recorded_from TEXT NOT NULL, recorded_to TEXT, id TEXT NOT NULL, "
         "version INTEGER NOT NULL, earliest TEXT NOT NULL, latest TEXT NOT NULL, category TEXT NOT NULL, "
         "certainty TEXT NOT NULL, search TEXT NOT NULL, doc TEXT NOT NULL)",
+        # What a relation shows of its last development, per version: a few hundred are
+        # read at random per actor state, from a table a tenth of the size of versions.
+        "CREATE TABLE IF NOT EXISTS {briefs} (position_from {position_key}, id TEXT NOT NULL, title TEXT NOT NULL, "
+        "when_stated TEXT NOT NULL, category TEXT NOT NULL)",
         "CREATE TABLE IF NOT EXISTS {actors} (first_position BIGINT NOT NULL, position_from BIGINT NOT NULL, "
         "position_to BIGINT, actor TEXT NOT NULL, role TEXT NOT NULL, earliest TEXT NOT NULL, latest TEXT NOT NULL, "
         "category TEXT NOT NULL, first_role INTEGER NOT NULL, PRIMARY KEY (first_position, position_from, actor, role))"
@@ -325,9 +330,10 @@ class _DevelopmentBatch:
                              event.recorded_by, reason, None if details is None else dumps(details)))
 
     def operations(self) -> list[Operation]:
-        actors, pairs, tags, effects = [], [], [], []
+        actors, pairs, briefs, tags, effects = [], [], [], [], []
         for key, doc in self.stated.items():
             first, position, closed = self.new_versions[key][:3]
+            briefs.append((position, doc["id"], doc["title"], doc["when"], doc["category"]))
             slugs = sorted({part["actor"] for part in doc["actors"]})
             pairs.extend((first, position, closed, actor, other, doc["earliest"], doc["category"])
                          for actor in slugs for other in slugs if other != actor)
@@ -355,6 +361,7 @@ class _DevelopmentBatch:
             ("UPDATE {pairs} SET position_to = ? WHERE first_position = ? AND position_from = ?", closing),
             ("UPDATE {effects} SET position_to = ? WHERE position_from = ?", [(p, opened) for p, _, opened in closing]),
             ("INSERT INTO {versions} VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", versions),
+            ("INSERT INTO {briefs} VALUES (?,?,?,?,?)", briefs),
             *([("INSERT INTO {search} (rowid, search) VALUES (?,?)", [(row[1], row[11]) for row in versions])]
               if self.projection.fts else []),
             ("INSERT INTO {actors} VALUES (?,?,?,?,?,?,?,?,?)", actors),

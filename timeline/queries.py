@@ -341,16 +341,16 @@ class Reader:
             f"FROM relation r ORDER BY r.other",
             [recent_from, before_from, recent_from, slug, *params, at, slug, *params])
         relation_rows = {row["other"]: row for row in rows}
-        shown = self._docs(list({row["position_from"] for row in relation_rows.values()}), _Shown)
+        shown = self._briefs(list({row["position_from"] for row in relation_rows.values()}))
         relations = {}
         for other, row in relation_rows.items():
-            development = shown[row["position_from"]]
+            last = shown[row["position_from"]]
             recent, previous = float(row["recent"]), float(row["previous"])
             relations[other] = {
                 "counts": {quad: row[quad] for quad in QUAD_CLASSES},
                 "developments": row["developments"], "score": float(row["score"]),
-                "last": {"development": development.id, "title": development.title, "when": development.when,
-                         "category": development.category},
+                "last": {"development": last["id"], "title": last["title"], "when": last["when_stated"],
+                         "category": last["category"]},
                 "recent_score": recent, "previous_score": previous,
                 "trend": "warming" if recent > previous else "cooling" if recent < previous else "steady",
             }
@@ -379,26 +379,21 @@ class Reader:
             "last": max((row["last"] for row in rows), default=None),
         }
 
-    def _docs(self, positions: list[int], shape: type | None = None) -> dict[int, Any]:
-        """The documents of the given versions, in one query: as stored, or decoded into
-        ``shape`` (which reads only the fields it names)."""
+    def _docs(self, positions: list[int]) -> dict[int, Any]:
+        """The documents of the given versions, as stored, in one query."""
         if not positions:
             return {}
         rows = self._select(f"SELECT position_from, doc FROM {{versions}} WHERE position_from IN "
                             f"({_marks(positions)})", positions)
-        if shape is None:
-            return {row["position_from"]: row["doc"] for row in rows}
-        decode = msgspec.json.Decoder(shape).decode
-        return {row["position_from"]: decode(row["doc"]) for row in rows}
+        return {row["position_from"]: row["doc"] for row in rows}
 
-
-class _Shown(msgspec.Struct):
-    """What a relation shows of its last development."""
-
-    id: str
-    title: str
-    when: str
-    category: str
+    def _briefs(self, positions: list[int]) -> dict[int, dict[str, Any]]:
+        """What relations show of the given versions (id, title, when, category), in one
+        query."""
+        if not positions:
+            return {}
+        rows = self._select(f"SELECT * FROM {{briefs}} WHERE position_from IN ({_marks(positions)})", positions)
+        return {row["position_from"]: row for row in rows}
 
 
 def _details(row: dict[str, Any]) -> dict[str, Any]:

@@ -77,9 +77,10 @@ def queries_phase(url: str, developments: int, *, iterations: int, budget: float
     recording: dict[str, Any] = {"kind": None}
     select = view.select
 
-    def timed_select(statement: str, tables: dict[str, str], params: Any = (), snapshot: Any = None) -> list[dict[str, Any]]:
+    def timed_select(statement: str, tables: dict[str, str], params: Any = (), snapshot: Any = None,
+                     **options: Any) -> list[dict[str, Any]]:
         started = time.perf_counter()
-        rows = select(statement, tables, params, snapshot)
+        rows = select(statement, tables, params, snapshot, **options)
         if recording["kind"] is not None:
             entry = statements.setdefault((recording["kind"], shape(statement)), {"times": [], "rows": 0})
             entry["times"].append(time.perf_counter() - started)

@@ -367,6 +367,44 @@ def test_common_free_text_is_read_in_timeline_order_with_the_same_result(store, 
     assert [store.walk(limit=2, **query) for query in queries] == expected
 
 
+@pytest.mark.postgres
+def test_free_text_statements_are_planned_for_their_own_text_on_postgresql(monkeypatch):
+    """psycopg prepares a statement from its fifth run on, and PostgreSQL may then use one
+    generic plan for every text: the plan learned from rare texts made common ones five
+    times slower. Free-text statements are never prepared; the others still are."""
+    import uuid
+
+    import psycopg
+
+    from tests.conftest import POSTGRES, drop_schema, postgres_or_skip
+
+    postgres_or_skip()
+    schema = f"test_{uuid.uuid4().hex[:12]}"
+    chronicle = Chronicle(env={"TIMELINE_DATABASE_URL": f"{POSTGRES}?schema={schema}"})
+    projector = Projector(chronicle)
+    try:
+        store = Store(chronicle, projector)
+        store.chronicle.execute([("register_actor", actor) for actor in ACTORS], recorded_by="setup")
+        for details in SEPTEMBER.values():
+            store.record(**details)
+        prepared: dict[bool, list[Any]] = {True: [], False: []}
+        execute = psycopg.Cursor.execute
+
+        def watched(self, query, params=None, *, prepare=None, **kwargs):
+            prepared["search LIKE" in str(query)].append(prepare)
+            return execute(self, query, params, prepare=prepare, **kwargs)
+
+        monkeypatch.setattr(psycopg.Cursor, "execute", watched)
+        for _ in range(6):
+            assert store.ids(q="armenia") and store.ids(actors=["armenia"])
+        assert len(prepared[True]) >= 12 and set(prepared[True]) == {False}
+        assert None in prepared[False], "statements without free text keep psycopg's preparing"
+    finally:
+        projector.close()
+        chronicle.close()
+        drop_schema(schema)
+
+
 def test_free_text_after_a_replay_equals_free_text_kept_up_to_date(store, september):
     store.write("correct_development", september["A"], {"title": "Azerbaijan attacks near Ağdam"}, reason="wording")
     store.write("retract_development", september["B"], reason="hoax")

@@ -87,8 +87,10 @@ class Reader:
         """The read transaction of the answer this thread is computing, if it needs one."""
         self.tables = {**developments.tables, **{f"actor_{k}": v for k, v in actors.tables.items()}}
 
-    def _select(self, statement: str, params: list[Any] | tuple[Any, ...] = ()) -> list[dict[str, Any]]:
-        return self.view.select(statement, self.tables, params, getattr(self._snapshot, "cursor", None))
+    def _select(self, statement: str, params: list[Any] | tuple[Any, ...] = (), *,
+                plan_each_time: bool = False) -> list[dict[str, Any]]:
+        return self.view.select(statement, self.tables, params, getattr(self._snapshot, "cursor", None),
+                                plan_each_time=plan_each_time)
 
     @contextmanager
     def _one_snapshot(self) -> Iterator[None]:
@@ -188,7 +190,7 @@ class Reader:
         rows = self._select(
             f"SELECT v.doc, v.earliest, v.latest, v.first_position FROM {source} WHERE {' AND '.join(where)} "
             f"ORDER BY v.earliest {direction}, v.latest {direction}, v.first_position {direction} LIMIT ?",
-            [*params, query.limit + 1],
+            [*params, query.limit + 1], plan_each_time=bool(query.q),
         )
         more = len(rows) > query.limit
         rows = rows[: query.limit]
@@ -210,7 +212,7 @@ class Reader:
         row = self._select(
             f"SELECT COUNT(*) AS n, {self.view.dialect.array_of('position_from')} AS positions FROM ({found} "
             f"UNION ALL SELECT a.position_from FROM {{actors}} a WHERE {' AND '.join([f'a.actor IN ({_NAMED})', *own])} "
-            f"LIMIT ?) found", [value, pattern, *own_params, COMMON])[0]
+            f"LIMIT ?) found", [value, pattern, *own_params, COMMON], plan_each_time=True)[0]
         return row["n"], row["positions"] or "[]"
 
     def development(self, ident: str, as_of: AsOf = None) -> dict[str, Any] | None:

@@ -194,14 +194,30 @@ def test_a_store_failure_reaches_every_command_of_the_group_and_stores_none(time
 # The service: the thread that saves a group projects it, in the store's turn
 
 
-@pytest.fixture
-def service(database_url: str):
+def open_service(database_url: str) -> Iterator[Any]:
+    """A service on the store, with the actors registered; closed at the end."""
     from timeline.service import Service
 
     service = Service({"TIMELINE_DATABASE_URL": database_url})
     service.chronicle.execute([("register_actor", actor) for actor in ACTORS], recorded_by="setup")
     yield service
     service.close()
+
+
+@pytest.fixture
+def service(database_url: str):
+    yield from open_service(database_url)
+
+
+@pytest.fixture
+def sqlite_url(tmp_path) -> str:
+    return f"sqlite:///{tmp_path}/timeline.db"
+
+
+@pytest.fixture
+def sqlite_service(sqlite_url: str):
+    """For what only SQLite does: project a group in the transaction that stores it."""
+    yield from open_service(sqlite_url)
 
 
 def test_a_group_is_projected_once_up_to_its_last_position_before_any_writer_answers(service, monkeypatch):
@@ -225,13 +241,10 @@ def test_a_group_is_projected_once_up_to_its_last_position_before_any_writer_ans
     assert all(service.reader.development(r.id)["title"].startswith("Queued") for r in receipts)
 
 
-def test_on_sqlite_a_group_and_its_projection_commit_in_one_transaction(tmp_path, monkeypatch):
+def test_on_sqlite_a_group_and_its_projection_commit_in_one_transaction(sqlite_service, monkeypatch):
     """The projection is written in the transaction that stores the events: nothing is
     read back from the log, and what a reader sees never has the events without it."""
-    from timeline.service import Service
-
-    service = Service({"TIMELINE_DATABASE_URL": f"sqlite:///{tmp_path}/timeline.db"})
-    service.chronicle.execute([("register_actor", actor) for actor in ACTORS], recorded_by="setup")
+    service = sqlite_service
     read_back: list[Any] = []
     select_notifications = service.chronicle.recorder.select_notifications
     monkeypatch.setattr(service.chronicle.recorder, "select_notifications",
@@ -250,23 +263,17 @@ def test_on_sqlite_a_group_and_its_projection_commit_in_one_transaction(tmp_path
 
     service.chronicle.within_save = watched
     receipt = service.execute("record_development", development(title="Together"), recorded_by="alice")
-    try:
-        assert stored_and_projected == [(receipt.position, receipt.position)]
-        assert read_back == []
-        assert service.reader.development(receipt.id)["title"] == "Together"
-        assert differences(service.chronicle) == []
-    finally:
-        service.close()
+    assert stored_and_projected == [(receipt.position, receipt.position)]
+    assert read_back == []
+    assert service.reader.development(receipt.id)["title"] == "Together"
+    assert differences(service.chronicle) == []
 
 
-def test_a_projection_in_the_saving_transaction_reads_through_it(tmp_path, monkeypatch):
+def test_a_projection_in_the_saving_transaction_reads_through_it(sqlite_service, monkeypatch):
     """It takes no connection from the view's pool: under concurrent writers (retries
     waiting on an idempotency key) every pooled connection can be waiting for this
     transaction's write lock, and waiting for one of them timed the save out."""
-    from timeline.service import Service
-
-    service = Service({"TIMELINE_DATABASE_URL": f"sqlite:///{tmp_path}/timeline.db"})
-    service.chronicle.execute([("register_actor", actor) for actor in ACTORS], recorded_by="setup")
+    service = sqlite_service
     first = service.execute("record_development", development(title="First"), recorded_by="alice")
     view, within, pooled = service.projector.view, service.chronicle.within_save, []
     get_connection = view.datastore.get_connection
@@ -281,22 +288,17 @@ def test_a_projection_in_the_saving_transaction_reads_through_it(tmp_path, monke
     service.chronicle.within_save = watched
     corrected = service.execute("correct_development", first.id, {"title": "Corrected"}, reason="typo",
                                 recorded_by="alice", expected_version=first.version)
-    try:
-        assert pooled == []
-        assert service.projector.position() == corrected.position
-        assert service.reader.development(first.id)["title"] == "Corrected"
-    finally:
-        service.close()
+    assert pooled == []
+    assert service.projector.position() == corrected.position
+    assert service.reader.development(first.id)["title"] == "Corrected"
 
 
-def test_a_projection_that_fails_in_the_saving_transaction_loses_no_event(tmp_path, monkeypatch):
+def test_a_projection_that_fails_in_the_saving_transaction_loses_no_event(sqlite_service, monkeypatch):
     """What the projection wrote is rolled back, the events are stored all the same, and
     the catch-up after the commit projects them."""
     from timeline.projections import Developments
-    from timeline.service import Service
 
-    service = Service({"TIMELINE_DATABASE_URL": f"sqlite:///{tmp_path}/timeline.db"})
-    service.chronicle.execute([("register_actor", actor) for actor in ACTORS], recorded_by="setup")
+    service = sqlite_service
     operations, calls = Developments.operations, []
 
     def fails_once(self, events):
@@ -307,24 +309,17 @@ def test_a_projection_that_fails_in_the_saving_transaction_loses_no_event(tmp_pa
 
     monkeypatch.setattr(Developments, "operations", fails_once)
     receipt = service.execute("record_development", development(title="Kept"), recorded_by="alice")
-    try:
-        assert calls == [1, 1], "tried in the saving transaction, then by the catch-up"
-        assert service.chronicle.development(receipt.id).title == "Kept"
-        assert service.reader.development(receipt.id)["title"] == "Kept"
-        assert differences(service.chronicle) == []
-    finally:
-        service.close()
+    assert calls == [1, 1], "tried in the saving transaction, then by the catch-up"
+    assert service.chronicle.development(receipt.id).title == "Kept"
+    assert service.reader.development(receipt.id)["title"] == "Kept"
+    assert differences(service.chronicle) == []
 
 
-def test_events_saved_while_the_projections_lag_are_projected_after_the_ones_before(tmp_path):
+def test_events_saved_while_the_projections_lag_are_projected_after_the_ones_before(sqlite_service, sqlite_url):
     """A write that finds the projections behind (events stored by a process that does
     not project) leaves its events to the catch-up, which applies the log in order."""
-    from timeline.service import Service
-
-    url = f"sqlite:///{tmp_path}/timeline.db"
-    service = Service({"TIMELINE_DATABASE_URL": url})
-    service.chronicle.execute([("register_actor", actor) for actor in ACTORS], recorded_by="setup")
-    elsewhere = Chronicle(env={"TIMELINE_DATABASE_URL": url})
+    service = sqlite_service
+    elsewhere = Chronicle(env={"TIMELINE_DATABASE_URL": sqlite_url})
     try:
         unseen = elsewhere.record_development(development(title="Stored elsewhere"), recorded_by="bob")
         receipt = service.execute("record_development", development(title="Stored here"), recorded_by="alice")
@@ -334,7 +329,6 @@ def test_events_saved_while_the_projections_lag_are_projected_after_the_ones_bef
         assert differences(service.chronicle) == []
     finally:
         elsewhere.close()
-        service.close()
 
 
 def test_the_projection_of_a_group_uses_its_events_as_saved(service, monkeypatch):

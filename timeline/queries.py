@@ -310,10 +310,10 @@ class Reader:
             f"FROM {{effects}} WHERE actor = ?) a) k CROSS JOIN {{effects}} e WHERE e.position_from = k.position_from "
             f"AND e.actor = ? AND e.attribute = k.attribute AND e.value <> 'null' ORDER BY e.attribute",
             [slug, at, *params, slug, slug])
-        docs = self._docs([row["position_from"] for row in latest])
+        docs = self._by_version("versions", "doc", [row["position_from"] for row in latest])
         attributes = {}
         for row in latest:
-            doc = _decode(docs[row["position_from"]])
+            doc = _decode(docs[row["position_from"]]["doc"])
             attributes[row["attribute"]] = {"value": _decode(row["value"]), "development": doc["id"],
                                             "title": doc["title"], "when": doc["when"], "earliest": row["earliest"],
                                             "sources": doc["sources"]}
@@ -343,7 +343,9 @@ class Reader:
             f"FROM relation r ORDER BY r.other",
             [recent_from, before_from, recent_from, slug, *params, at, slug, *params])
         relation_rows = {row["other"]: row for row in rows}
-        shown = self._briefs(list({row["position_from"] for row in relation_rows.values()}))
+        # What a relation shows of its last development, from the narrow briefs table.
+        shown = self._by_version("briefs", "id, title, when_stated, category",
+                                 list({row["position_from"] for row in relation_rows.values()}))
         relations = {}
         for other, row in relation_rows.items():
             last = shown[row["position_from"]]
@@ -381,20 +383,13 @@ class Reader:
             "last": max((row["last"] for row in rows), default=None),
         }
 
-    def _docs(self, positions: list[int]) -> dict[int, Any]:
-        """The documents of the given versions, as stored, in one query."""
+    def _by_version(self, table: str, columns: str, positions: list[int]) -> dict[int, dict[str, Any]]:
+        """Rows of a table keyed by version (``position_from``), for the given versions, in
+        one query."""
         if not positions:
             return {}
-        rows = self._select(f"SELECT position_from, doc FROM {{versions}} WHERE position_from IN "
+        rows = self._select(f"SELECT position_from, {columns} FROM {{{table}}} WHERE position_from IN "
                             f"({_marks(positions)})", positions)
-        return {row["position_from"]: row["doc"] for row in rows}
-
-    def _briefs(self, positions: list[int]) -> dict[int, dict[str, Any]]:
-        """What relations show of the given versions (id, title, when, category), in one
-        query."""
-        if not positions:
-            return {}
-        rows = self._select(f"SELECT * FROM {{briefs}} WHERE position_from IN ({_marks(positions)})", positions)
         return {row["position_from"]: row for row in rows}
 
 

@@ -4,9 +4,10 @@ wired together so that a process reads its own writes.
 After every write the service brings the projections up to the write's log position
 before it returns. On SQLite it writes them in the transaction that stores the events,
 so a write and its projection commit together, with one sync; on PostgreSQL (where the
-library's save pipelines its statements) right after that transaction. Other processes (more workers, ``timeline project --follow``) keep
-the same projection tables current; a read that must see a write made elsewhere
-passes ``min_position`` and waits, bounded, for the projections to reach it.
+library's save pipelines its statements) right after that transaction. Other processes
+(more workers, ``timeline project --follow``) keep the same projection tables current;
+a read that must see a write made elsewhere passes ``min_position`` and waits, bounded,
+for the projections to reach it.
 """
 
 from __future__ import annotations

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from datetime import date, timedelta
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -18,10 +19,11 @@ from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, initialize, invariant, rule
 
 from events.development import Development
+from events.vocabulary import CATEGORIES, QUAD_CLASSES
 from events.errors import InvalidInput
 from tests.conftest import POSTGRES, drop_schema, postgres_or_skip
 from timeline.projector import differences
-from timeline.queries import TimelineQuery
+from timeline.queries import TREND_DAYS, TimelineQuery
 from timeline.service import Service
 
 SLUGS = ["aa", "bb", "cc"]
@@ -36,6 +38,11 @@ effects = st.lists(
     max_size=2, unique_by=lambda e: (e["actor"], e["attribute"]))
 
 
+categories = st.sampled_from(["statement", "aid", "assault", "consult"])
+actors = st.lists(st.sampled_from(SLUGS), min_size=1, max_size=3, unique=True).map(
+    lambda slugs: [{"actor": slug, "role": "participant"} for slug in slugs])
+
+
 def naive_record(events: list[tuple[object, int]]) -> dict[str, dict]:
     """Developments as the raw events say, computed the obvious way."""
     record: dict[str, dict] = {}
@@ -43,7 +50,8 @@ def naive_record(events: list[tuple[object, int]]) -> dict[str, dict]:
         ident = str(event.originator_id)
         if isinstance(event, Development.Recorded):
             record[ident] = {"title": event.title, "earliest": event.earliest, "latest": event.latest,
-                             "effects": event.effects, "first": position, "version": 1, "retracted": False}
+                             "category": event.category, "actors": event.actors, "effects": event.effects,
+                             "first": position, "version": 1, "retracted": False}
             continue
         if ident not in record:
             continue
@@ -61,6 +69,37 @@ def naive_record(events: list[tuple[object, int]]) -> dict[str, dict]:
 def naive_timeline(record: dict[str, dict]) -> list[tuple[str, int, str]]:
     current = [(d["earliest"], d["latest"], d["first"], i) for i, d in record.items() if not d["retracted"]]
     return [(i, record[i]["version"], record[i]["title"]) for *_, i in sorted(current)]
+
+
+def naive_relations(record: dict[str, dict], actor: str, at: str) -> dict[str, tuple]:
+    """Per other actor: developments, counts by quad class, score, last development, and
+    the scores of the two trend windows."""
+    day = date.fromisoformat(at)
+    recent_from, before_from = (str(day - timedelta(days=days)) for days in (TREND_DAYS, 2 * TREND_DAYS))
+    shared: dict[str, list[tuple[str, int, str, dict]]] = {}
+    for ident, development in record.items():
+        slugs = {part["actor"] for part in development["actors"]}
+        if development["retracted"] or development["earliest"] > at or actor not in slugs:
+            continue
+        for other in slugs - {actor}:
+            shared.setdefault(other, []).append((development["earliest"], development["first"], ident, development))
+    relations = {}
+    for other, developments in shared.items():
+        weights = [(CATEGORIES[d["category"]], earliest) for earliest, _, _, d in developments]
+        relations[other] = (
+            len(developments),
+            {quad: sum(info.quad_class == quad for info, _ in weights) for quad in QUAD_CLASSES},
+            sum(info.weight for info, _ in weights),
+            max(developments)[2],
+            sum(info.weight for info, earliest in weights if earliest > recent_from),
+            sum(info.weight for info, earliest in weights if before_from < earliest <= recent_from),
+        )
+    return relations
+
+
+def found_relations(state: dict) -> dict[str, tuple]:
+    return {other: (r["developments"], r["counts"], r["score"], r["last"]["development"], r["recent_score"],
+                    r["previous_score"]) for other, r in state["relations"].items()}
 
 
 def naive_attributes(record: dict[str, dict], actor: str, at: str) -> dict[str, tuple[str, str]]:
@@ -113,19 +152,18 @@ class RecordMachine(RuleBasedStateMachine):
         self.projector.catch_up()
 
     @rule(target=developments, title=st.sampled_from(["Alpha", "Beta", "Gamma"]), when=st.sampled_from(WHENS),
-          actors=st.lists(st.sampled_from(SLUGS), min_size=1, max_size=3, unique=True), effects=effects)
-    def record(self, title, when, actors, effects):
+          category=categories, actors=actors, effects=effects)
+    def record(self, title, when, category, actors, effects):
         receipt = self.chronicle.record_development(
-            {"title": title, "category": "statement", "when": when, "certainty": "reported",
-             "actors": [{"actor": a, "role": "participant"} for a in actors], "sources": [SOURCE],
-             "effects": effects}, recorded_by="t")
+            {"title": title, "category": category, "when": when, "certainty": "reported", "actors": actors,
+             "sources": [SOURCE], "effects": effects}, recorded_by="t")
         self.projector.catch_up()
         return receipt.id
 
     @rule(development=developments, title=st.sampled_from(["Alpha", "Delta"]), when=st.sampled_from(WHENS),
-          effects=effects)
-    def correct(self, development, title, when, effects):
-        self._write("correct_development", development, {"title": title, "when": when, "effects": effects},
+          effects=effects, more=st.fixed_dictionaries({}, optional={"category": categories, "actors": actors}))
+    def correct(self, development, title, when, effects, more):
+        self._write("correct_development", development, {"title": title, "when": when, "effects": effects, **more},
                     reason="better sources")
 
     @rule(development=developments)
@@ -165,6 +203,7 @@ class RecordMachine(RuleBasedStateMachine):
                 state = self.reader.actor_state(slug, at=day)
                 found = {k: (v["value"], v["development"]) for k, v in state["attributes"].items()}
                 assert found == naive_attributes(record, slug, day), (slug, day)
+                assert found_relations(state) == naive_relations(record, slug, day), (slug, day)
 
     @invariant()
     def the_past_equals_a_rebuild_up_to_then(self):
@@ -180,6 +219,7 @@ class RecordMachine(RuleBasedStateMachine):
                     continue
                 found = {k: (v["value"], v["development"]) for k, v in state["attributes"].items()}
                 assert found == naive_attributes(record, slug, "2023-09-30")
+                assert found_relations(state) == naive_relations(record, slug, "2023-09-30"), (slug, position)
 
 
 SETTINGS = settings(max_examples=int(os.environ.get("TIMELINE_MODEL_EXAMPLES", "25")), stateful_step_count=12,

@@ -699,6 +699,25 @@ def test_relations_only_count_developments_up_to_the_day(store, relations):
     assert store.reader.actor_state("armenia", "2020-01-01")["relations"] == {}
 
 
+@pytest.mark.parametrize("at", ["2020-11-10", "2023-08-01", "2023-09-30", "2023-12-09", "2023-12-31", "2024-06-01"])
+def test_relations_from_totals_equal_relations_summed_up_to_the_day(store, relations, monkeypatch, at):
+    """The current record's relations come from each pair's totals less its later pairs
+    when fewer of the actor's developments come after the day: the same answer as the
+    sum up to the day, after corrections and retractions too."""
+    store.write("correct_development", relations["aid"], {"category": "sanction"}, reason="it was a sanction")
+    store.write("correct_development", relations["agree"],
+                {"actors": parts("russia:participant", "armenia:participant")}, reason="wrong party")
+    store.write("retract_development", relations["consult"], reason="never happened")
+    answers = {}
+    for totals in (True, False):
+        monkeypatch.setattr(Reader, "_fewer_later", lambda *_, totals=totals: totals)
+        answers[totals] = store.reader.actor_state("armenia", at)["relations"]
+    assert answers[True] == answers[False]
+    if at >= "2023-12-31":
+        assert answers[True]["russia"]["counts"]["material_conflict"] == 2  # the assault and the sanction
+        assert "azerbaijan" not in answers[True]
+
+
 def test_involvement_counts_roles_categories_and_first_and_last_appearance(store, relations):
     involvement = store.reader.actor_state("armenia", "2023-12-31")["involvement"]
     assert involvement == {

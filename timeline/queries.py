@@ -282,6 +282,7 @@ class Reader:
         profile = self.actor(slug, as_of)
         if profile is None:
             return None
+        involvement = self._involvement(slug, at, as_of)
         return {
             "actor": slug,
             "at": at,
@@ -289,8 +290,8 @@ class Reader:
             "profile": {k: profile.get(k) for k in ("id", "name", "names", "aliases", "kind", "description",
                                                      "wikidata")},
             "attributes": self._attributes(slug, at, as_of),
-            "relations": self._relations(slug, at, as_of),
-            "involvement": self._involvement(slug, at, as_of),
+            "relations": self._relations(slug, at, as_of, involvement["developments"]),
+            "involvement": involvement,
         }
 
     # Actor state is computed in SQL from the actor's own rows (actors and effects
@@ -319,19 +320,50 @@ class Reader:
                                             "sources": doc["sources"]}
         return attributes
 
-    def _relations(self, slug: str, at: str, as_of: AsOf) -> dict[str, dict[str, Any]]:
+    def _relations(self, slug: str, at: str, as_of: AsOf, earlier: int) -> dict[str, dict[str, Any]]:
         """Per other actor, the developments shared up to ``at`` (each once, whatever the
         roles): counts by quad class, summed weights, the last one (latest ``earliest``,
-        ties: the later recorded), and the trend of the last 90 days against the 90 before."""
+        ties: the later recorded), and the trend of the last 90 days against the 90 before.
+        ``earlier`` is how many of the actor's developments are dated up to ``at``."""
         day = date.fromisoformat(at)
-        recent_from, before_from = _days_before(day, TREND_DAYS), _days_before(day, 2 * TREND_DAYS)
+        windows = [_days_before(day, TREND_DAYS), _days_before(day, 2 * TREND_DAYS)]
+        if as_of is None and self._fewer_later(slug, at, earlier):
+            rows = self._relations_from_totals(slug, at, windows)
+        else:
+            rows = self._relations_summed(slug, at, as_of, windows)
+        # What a relation shows of its last development, from the narrow briefs table.
+        shown = self._by_version("briefs", "id, title, when_stated, category",
+                                 list({row["position_from"] for row in rows}))
+        relations = {}
+        for row in rows:
+            last = shown[row["position_from"]]
+            recent, previous = float(row["recent"]), float(row["previous"])
+            relations[row["other"]] = {
+                "counts": {quad: row[quad] for quad in QUAD_CLASSES},
+                "developments": row["developments"], "score": float(row["score"]),
+                "last": {"development": last["id"], "title": last["title"], "when": last["when_stated"],
+                         "category": last["category"]},
+                "recent_score": recent, "previous_score": previous,
+                "trend": "warming" if recent > previous else "cooling" if recent < previous else "steady",
+            }
+        return relations
+
+    def _fewer_later(self, slug: str, at: str, earlier: int) -> bool:
+        """Whether fewer of the actor's current developments are dated after ``at`` than up
+        to it (counted no further than that)."""
+        row, = self._select("SELECT COUNT(*) AS later FROM (SELECT 1 FROM {actors} WHERE actor = ? AND earliest > ? "
+                            "AND position_to IS NULL AND first_role = 1 LIMIT ?) a", [slug, at, earlier])
+        return row["later"] < earlier
+
+    def _relations_summed(self, slug: str, at: str, as_of: AsOf, windows: list[str]) -> list[dict[str, Any]]:
+        """Relations at any record time: the pairs up to ``at``, summed per other actor in
+        the order of the pairs index (no sort), with the weight and quad class of each
+        row's category and the weights of the two trend windows; then, per other actor,
+        the last development: one backward seek in the same index."""
+        recent_from, before_from = windows
         join, current, params = _own_rows("p", as_of)
         last_join, last_current, _ = _own_rows("l", as_of)
-        # Sums per other actor, read from the pairs index in its order (no sort), with the
-        # weight and quad class of each row's category, and the weights of the two trend
-        # windows; then, per other actor, the last development: one backward seek in the
-        # same index.
-        rows = self._select(
+        return self._select(
             f"WITH relation AS (SELECT p.other, COUNT(*) AS developments, SUM(c.weight) AS score, "
             f"{', '.join(f'SUM(c.{quad}) AS {quad}' for quad in QUAD_CLASSES)}, MAX(p.earliest) AS day, "
             f"SUM(CASE WHEN p.earliest > ? THEN c.weight ELSE 0 END) AS recent, "
@@ -342,23 +374,27 @@ class Reader:
             f"AND l.earliest = r.day AND {last_current} ORDER BY l.first_position DESC LIMIT 1) AS position_from "
             f"FROM relation r ORDER BY r.other",
             [recent_from, before_from, recent_from, slug, *params, at, slug, *params])
-        relation_rows = {row["other"]: row for row in rows}
-        # What a relation shows of its last development, from the narrow briefs table.
-        shown = self._by_version("briefs", "id, title, when_stated, category",
-                                 list({row["position_from"] for row in relation_rows.values()}))
-        relations = {}
-        for other, row in relation_rows.items():
-            last = shown[row["position_from"]]
-            recent, previous = float(row["recent"]), float(row["previous"])
-            relations[other] = {
-                "counts": {quad: row[quad] for quad in QUAD_CLASSES},
-                "developments": row["developments"], "score": float(row["score"]),
-                "last": {"development": last["id"], "title": last["title"], "when": last["when_stated"],
-                         "category": last["category"]},
-                "recent_score": recent, "previous_score": previous,
-                "trend": "warming" if recent > previous else "cooling" if recent < previous else "steady",
-            }
-        return relations
+
+    def _relations_from_totals(self, slug: str, at: str, windows: list[str]) -> list[dict[str, Any]]:
+        """Relations in the current record, for a day after most of the actor's
+        developments: each pair's totals over all time, less its pairs dated after
+        ``at``, which are read with those of the trend windows in one seek per other
+        actor; then the last development up to ``at``: one backward seek."""
+        recent_from, before_from = windows
+        later = "CASE WHEN p.earliest > ? THEN {} ELSE 0 END"
+        totals = ", ".join(f"t.{column} - SUM({later.format(value)}) AS {column}" for column, value in
+                           [("developments", "1"), ("score", "c.weight"), *((q, f"c.{q}") for q in QUAD_CLASSES)])
+        return self._select(
+            f"WITH relation AS (SELECT t.other, {totals}, "
+            f"SUM(CASE WHEN p.earliest > ? AND p.earliest <= ? THEN c.weight ELSE 0 END) AS recent, "
+            f"SUM(CASE WHEN p.earliest > ? AND p.earliest <= ? THEN c.weight ELSE 0 END) AS previous "
+            f"FROM {{relations}} t LEFT JOIN {{pairs}} p ON p.actor = t.actor AND p.other = t.other "
+            f"AND p.earliest > ? AND p.position_to IS NULL LEFT JOIN {{categories}} c ON c.category = p.category "
+            f"WHERE t.actor = ? GROUP BY t.actor, t.other) "
+            f"SELECT r.*, (SELECT l.position_from FROM {{pairs}} l WHERE l.actor = ? AND l.other = r.other "
+            f"AND l.earliest <= ? AND l.position_to IS NULL ORDER BY l.earliest DESC, l.first_position DESC LIMIT 1) "
+            f"AS position_from FROM relation r WHERE r.developments > 0 ORDER BY r.other",
+            [*[at] * (2 + len(QUAD_CLASSES)), recent_from, at, before_from, recent_from, before_from, slug, slug, at])
 
     def _involvement(self, slug: str, at: str, as_of: AsOf) -> dict[str, Any]:
         """How often the actor took part up to ``at``: developments, by role (each role it

@@ -146,6 +146,12 @@ class ReadTables:
         with self._one_statement() as cursor:
             return self._rows(cursor, statement, tables, params, plan_each_time)
 
+    def exists(self, name: str) -> bool:
+        """Whether the store has a table or index of this (bare) name."""
+        statement = ("SELECT COUNT(*) AS found FROM sqlite_master WHERE name = ?" if self.dialect.name == "sqlite"
+                     else "SELECT to_regclass(?) IS NOT NULL AS found")
+        return bool(self.select(statement, {}, [self.dialect.table(name)])[0]["found"])
+
     @contextmanager
     def _one_statement(self) -> Iterator[Any]:
         """A cursor for one read statement, outside any explicit transaction: a statement

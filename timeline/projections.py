@@ -410,6 +410,7 @@ class _DevelopmentBatch:
         heads = [(ident, h["first_position"], h["version"], int(h["retracted"]), h["open_from"], h["doc_from"])
                  for ident, h in self.heads.items()]
         versions = list(self.new_versions.values())
+        relations = sorted(self.relations.items())  # in key order: each page of the table is visited once
         closing = [(position, first, opened) for position, _, first, opened in self.closed]
         return [
             ("UPDATE {versions} SET position_to = ?, recorded_to = ? WHERE position_from = ?",
@@ -425,9 +426,9 @@ class _DevelopmentBatch:
             ("INSERT INTO {pairs} VALUES (?,?,?,?,?,?,?)", pairs),
             (f"INSERT INTO {{relations}} AS r VALUES ({_marks(2 + len(RELATION_TOTALS))}) ON CONFLICT (actor, other) "
              f"DO UPDATE SET " + ", ".join(f"{column} = r.{column} + excluded.{column}" for column in RELATION_TOTALS),
-             [(actor, other, *totals) for (actor, other), totals in self.relations.items() if any(totals)]),
+             [(actor, other, *totals) for (actor, other), totals in relations if any(totals)]),
             ("DELETE FROM {relations} WHERE actor = ? AND other = ? AND developments = 0",
-             [pair for pair, totals in self.relations.items() if totals[0] < 0]),
+             [pair for pair, totals in relations if totals[0] < 0]),
             ("INSERT INTO {tags} VALUES (?,?,?)", tags),
             ("INSERT INTO {effects} VALUES (?,?,?,?,?,?,?)", effects),
             ("INSERT INTO {history} VALUES (?,?,?,?,?,?,?,?)", self.history),

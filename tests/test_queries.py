@@ -718,6 +718,19 @@ def test_relations_from_totals_equal_relations_summed_up_to_the_day(store, relat
         assert "azerbaijan" not in answers[True]
 
 
+def test_relations_come_from_the_totals_only_when_that_is_cheaper(store):
+    """Totals cost two seeks per other actor: worth it once the developments up to the
+    day outnumber the later ones by twice the other actors."""
+    for month in range(1, 8):
+        store.record(when=f"2023-{month:02d}-01", actors=parts("russia:initiator", "armenia:target"))
+    earlier = store.reader.actor_state("armenia", "2023-06-15")["involvement"]["developments"]
+    assert earlier == 6
+    assert store.reader._fewer_later("armenia", "2023-06-15", earlier)  # 1 later + 2 × 1 other < 6
+    assert not store.reader._fewer_later("armenia", "2023-02-15", 2)  # more later than earlier
+    store.record(when="2023-01-01", actors=parts("azerbaijan:initiator", "armenia:target", "pashinyan:speaker"))
+    assert not store.reader._fewer_later("armenia", "2023-06-15", 7)  # 1 later + 2 × 3 others
+
+
 def test_involvement_counts_roles_categories_and_first_and_last_appearance(store, relations):
     involvement = store.reader.actor_state("armenia", "2023-12-31")["involvement"]
     assert involvement == {

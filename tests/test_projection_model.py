@@ -197,9 +197,9 @@ class RecordMachine(RuleBasedStateMachine):
         (the reader takes the cheaper way; here, each in turn)."""
         found = []
         for totals in (True, False):
-            self.reader._fewer_later = lambda *_, totals=totals: totals
+            self.reader._totals_are_cheaper = lambda *_, totals=totals: totals
             found.append(found_relations(self.reader.actor_state(slug, at=day)))
-        del self.reader._fewer_later
+        del self.reader._totals_are_cheaper
         return found
 
     @invariant()

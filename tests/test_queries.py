@@ -710,7 +710,7 @@ def test_relations_from_totals_equal_relations_summed_up_to_the_day(store, relat
     store.write("retract_development", relations["consult"], reason="never happened")
     answers = {}
     for totals in (True, False):
-        monkeypatch.setattr(Reader, "_fewer_later", lambda *_, totals=totals: totals)
+        monkeypatch.setattr(Reader, "_totals_are_cheaper", lambda *_, totals=totals: totals)
         answers[totals] = store.reader.actor_state("armenia", at)["relations"]
     assert answers[True] == answers[False]
     if at >= "2023-12-31":
@@ -725,10 +725,10 @@ def test_relations_come_from_the_totals_only_when_that_is_cheaper(store):
         store.record(when=f"2023-{month:02d}-01", actors=parts("russia:initiator", "armenia:target"))
     earlier = store.reader.actor_state("armenia", "2023-06-15")["involvement"]["developments"]
     assert earlier == 6
-    assert store.reader._fewer_later("armenia", "2023-06-15", earlier)  # 1 later + 2 × 1 other < 6
-    assert not store.reader._fewer_later("armenia", "2023-02-15", 2)  # more later than earlier
+    assert store.reader._totals_are_cheaper("armenia", "2023-06-15", earlier)  # 1 later + 2 × 1 other < 6
+    assert not store.reader._totals_are_cheaper("armenia", "2023-02-15", 2)  # more later than earlier
     store.record(when="2023-01-01", actors=parts("azerbaijan:initiator", "armenia:target", "pashinyan:speaker"))
-    assert not store.reader._fewer_later("armenia", "2023-06-15", 7)  # 1 later + 2 × 3 others
+    assert not store.reader._totals_are_cheaper("armenia", "2023-06-15", 7)  # 1 later + 2 × 3 others
 
 
 def test_involvement_counts_roles_categories_and_first_and_last_appearance(store, relations):

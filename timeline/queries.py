@@ -327,7 +327,7 @@ class Reader:
         ``earlier`` is how many of the actor's developments are dated up to ``at``."""
         day = date.fromisoformat(at)
         windows = [_days_before(day, TREND_DAYS), _days_before(day, 2 * TREND_DAYS)]
-        if as_of is None and self._fewer_later(slug, at, earlier):
+        if as_of is None and self._totals_are_cheaper(slug, at, earlier):
             rows = self._relations_from_totals(slug, at, windows)
         else:
             rows = self._relations_summed(slug, at, as_of, windows)
@@ -348,7 +348,7 @@ class Reader:
             }
         return relations
 
-    def _fewer_later(self, slug: str, at: str, earlier: int) -> bool:
+    def _totals_are_cheaper(self, slug: str, at: str, earlier: int) -> bool:
         """Whether the totals are the cheaper way to the relations at ``at``: the actor's
         current developments dated after it (counted no further than needed), with two
         for each other actor (the totals' two seeks per relation cost about as much as

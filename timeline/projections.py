@@ -369,14 +369,11 @@ class _DevelopmentBatch:
             return
         info = CATEGORIES[stated["category"]]
         quad = 2 + QUAD_CLASSES.index(info.quad_class)
-        slugs = sorted({part["actor"] for part in stated["actors"]})
-        for actor in slugs:
-            for other in slugs:
-                if other != actor:
-                    totals = self.relations.setdefault((actor, other), [0, 0.0, *(0 for _ in QUAD_CLASSES)])
-                    totals[0] += sign
-                    totals[1] += sign * info.weight
-                    totals[quad] += sign
+        for pair in _actor_pairs(stated):
+            totals = self.relations.setdefault(pair, [0, 0.0, *(0 for _ in QUAD_CLASSES)])
+            totals[0] += sign
+            totals[1] += sign * info.weight
+            totals[quad] += sign
 
     def _history(self, event: Any, ident: str, position: int, kind: str, reason: str | None,
                  details: dict[str, Any] | None) -> None:
@@ -391,9 +388,8 @@ class _DevelopmentBatch:
             if closed is None:
                 self._count_relations(doc, 1)
             briefs.append((position, doc["id"], doc["title"], doc["when"], doc["category"]))
-            slugs = sorted({part["actor"] for part in doc["actors"]})
             pairs.extend((first, position, closed, actor, other, doc["earliest"], doc["category"])
-                         for actor in slugs for other in slugs if other != actor)
+                         for actor, other in _actor_pairs(doc))
             shown: set[str] = set()
             for part in doc["actors"]:
                 actor = part["actor"]
@@ -424,9 +420,7 @@ class _DevelopmentBatch:
               if self.projection.fts else []),
             ("INSERT INTO {actors} VALUES (?,?,?,?,?,?,?,?,?)", actors),
             ("INSERT INTO {pairs} VALUES (?,?,?,?,?,?,?)", pairs),
-            (f"INSERT INTO {{relations}} AS r VALUES ({_marks(2 + len(RELATION_TOTALS))}) ON CONFLICT (actor, other) "
-             f"DO UPDATE SET " + ", ".join(f"{column} = r.{column} + excluded.{column}" for column in RELATION_TOTALS),
-             [(actor, other, *totals) for (actor, other), totals in relations if any(totals)]),
+            (_ADD_TO_RELATIONS, [(actor, other, *totals) for (actor, other), totals in relations if any(totals)]),
             ("DELETE FROM {relations} WHERE actor = ? AND other = ? AND developments = 0",
              [pair for pair, totals in relations if totals[0] < 0]),
             ("INSERT INTO {tags} VALUES (?,?,?)", tags),
@@ -500,8 +494,20 @@ def _terms(doc: dict[str, Any]) -> set[str]:
     return {fold(name) for name in names if name}
 
 
+def _actor_pairs(stated: dict[str, Any]) -> list[tuple[str, str]]:
+    """Each pair of a version's actors, both ways round, each actor once whatever its roles."""
+    slugs = sorted({part["actor"] for part in stated["actors"]})
+    return [(actor, other) for actor in slugs for other in slugs if other != actor]
+
+
 def _marks(count: int) -> str:
     return ", ".join("?" * count)
+
+
+_ADD_TO_RELATIONS = (
+    f"INSERT INTO {{relations}} AS r VALUES ({_marks(2 + len(RELATION_TOTALS))}) ON CONFLICT (actor, other) "
+    f"DO UPDATE SET " + ", ".join(f"{column} = r.{column} + excluded.{column}" for column in RELATION_TOTALS))
+"""Adds a batch's changes to relation totals, made once rather than for every batch."""
 
 
 def quad_class(category: str) -> str:

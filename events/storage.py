@@ -4,6 +4,8 @@ the eventsourcing library's own persistence settings.
 - ``sqlite:///relative/path.db`` or ``sqlite:////absolute/path.db`` (the default,
   ``sqlite:///instance/timeline.db``): an embedded SQLite file in WAL mode.
 - ``sqlite:///:memory:``: a private in-memory database, for tests.
+- ``?pool_size=N`` (both): connections each pool keeps open for reuse (default 16 on
+  SQLite, as many as a worker of ``timeline serve`` has threads; 5 on PostgreSQL).
 - ``postgresql://user:password@host:port/dbname?schema=name``: PostgreSQL; the schema
   (default ``public``) is created if missing.
 """
@@ -20,8 +22,8 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from eventsourcing.persistence import Notification, StoredEvent
-from eventsourcing.sqlite import SQLiteApplicationRecorder
-from eventsourcing.utils import get_topic
+from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteFactory
+from eventsourcing.utils import Environment, EnvType, get_topic
 
 DEFAULT_DATABASE_URL = "sqlite:///instance/timeline.db"
 
@@ -45,6 +47,12 @@ def library_settings(url: str) -> dict[str, str]:
     raise ValueError(f"TIMELINE_DATABASE_URL must start with sqlite:// or postgresql://, not {url!r}")
 
 
+def _positive(value: str, name: str) -> int:
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError(f"the database URL's {name} must be a positive integer, not {value!r}")
+    return int(value)
+
+
 def _options(parts: Any) -> dict[str, str]:
     """A URL's query parameters, the last value of each."""
     return {k: v[-1] for k, v in parse_qs(parts.query).items()}
@@ -63,11 +71,28 @@ def _sqlite_settings(path: str, options: dict[str, str]) -> dict[str, str]:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         name = path
     return {
-        "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+        "PERSISTENCE_MODULE": get_topic(SQLiteStore),
         "SQLITE_DBNAME": name,
         "SQLITE_LOCK_TIMEOUT": options.get("timeout", "10"),
+        "SQLITE_POOL_SIZE": options.get("pool_size", "16"),
         "APPLICATION_RECORDER_TOPIC": get_topic(SQLiteEventLog),
     }
+
+
+class SQLiteStore(SQLiteFactory):
+    """The library's SQLite persistence, with the size of its connection pool set by
+    ``SQLITE_POOL_SIZE``, as its PostgreSQL pool's is by ``POSTGRES_POOL_SIZE``. The
+    library keeps five SQLite connections: under a worker's 16 threads, every use beyond
+    those opened and closed a connection of its own, and that churn and the waits for
+    the pool cost an HTTP write 80-100 µs of CPU (~9%)."""
+
+    SQLITE_POOL_SIZE = "SQLITE_POOL_SIZE"
+
+    def __init__(self, env: Environment | EnvType | None):
+        super().__init__(env)
+        pool_size = self.env.get(self.SQLITE_POOL_SIZE)
+        if pool_size:
+            self.datastore.pool.pool_size = _positive(pool_size, "pool_size")
 
 
 Within = Callable[[Any, Sequence[Notification], int], Callable[[], object] | None]

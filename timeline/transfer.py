@@ -190,7 +190,7 @@ def backup(chronicle: Chronicle, path: Path) -> str:
     import subprocess
 
     env = chronicle.env
-    if env.get("PERSISTENCE_MODULE") == "eventsourcing.sqlite":
+    if env.get("SQLITE_DBNAME"):
         source = sqlite3.connect(env.get("SQLITE_DBNAME"), uri=True)
         target = sqlite3.connect(path)
         with target:

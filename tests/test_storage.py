@@ -1,0 +1,32 @@
+"""How a database URL becomes the library's persistence settings."""
+
+from __future__ import annotations
+
+import pytest
+
+from events.chronicle import Chronicle
+from events.storage import library_settings
+
+
+def _pool(url: str):
+    chronicle = Chronicle(env={"TIMELINE_DATABASE_URL": url})
+    try:
+        return chronicle.recorder.datastore.pool.pool_size
+    finally:
+        chronicle.close()
+
+
+def test_a_sqlite_pool_keeps_a_connection_for_each_thread_of_a_worker(tmp_path):
+    assert _pool(f"sqlite:///{tmp_path}/default.db") == 16
+    assert _pool(f"sqlite:///{tmp_path}/custom.db?pool_size=40") == 40
+
+
+@pytest.mark.parametrize("size", ["0", "-1", "many"])
+def test_a_pool_size_that_is_not_a_positive_integer_is_refused(tmp_path, size):
+    with pytest.raises(ValueError, match="pool_size must be a positive integer"):
+        Chronicle(env={"TIMELINE_DATABASE_URL": f"sqlite:///{tmp_path}/bad.db?pool_size={size}"})
+
+
+def test_postgres_takes_its_pool_size_from_the_url():
+    settings = library_settings("postgresql://postgres@127.0.0.1:5432/test?pool_size=7")
+    assert settings["POSTGRES_POOL_SIZE"] == "7" and settings["PERSISTENCE_MODULE"] == "eventsourcing.postgres"

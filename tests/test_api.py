@@ -28,6 +28,7 @@ from api import SECURITY_HEADERS, create_app, idempotency
 from events import vocabulary
 from events.chronicle import Chronicle
 from timeline import transfer
+from timeline.projector import KEPT_WRITTEN
 from timeline.service import Service
 
 PROBLEM = "application/problem+json"
@@ -421,6 +422,40 @@ FOLLOW_UPS = {
     "retraction": {"reason": "duplicate"},
     "restoration": {"reason": "not a duplicate"},
 }
+
+
+def test_a_write_answers_the_development_as_it_left_it_without_reading_it_back(api: Api, monkeypatch):
+    """Each kind of write answers what a read at its own position gives, from what this
+    process projected: no query reads the development back."""
+    reader = api.timeline.service.reader
+    monkeypatch.setattr(reader, "development", lambda *a: pytest.fail("a write's answer read the development back"))
+    recorded = api.record()
+    base = f"/api/v1/developments/{recorded['id']}"
+    answers = [recorded]
+    for version, (write, body) in enumerate(FOLLOW_UPS.items(), start=1):
+        answers.append(api.write(f"{base}/{write}", body, version))
+    monkeypatch.undo()
+    assert [a["development"]["version"] for a in answers] == [1, 2, 3, 4, 5]
+    assert [a["development"]["retracted"] for a in answers] == [False, False, False, True, False]
+    for answer in answers:
+        assert answer["development"] == api.get(f"{base}?as_of={answer['position']}").get_json()
+    assert answers[-1]["development"] == api.get(base).get_json()
+
+
+def test_a_repeated_write_answers_the_development_read_back(api: Api):
+    """A repeat that stores nothing projects nothing: its answer reads the record."""
+    ident = str(uuid.uuid4())
+    first = api.record(id=ident)
+    again = api.post("/api/v1/developments", development(id=ident))
+    assert again.status_code == 200 and again.get_json()["position"] is None
+    assert again.get_json()["development"] == first["development"]
+
+
+def test_the_states_kept_for_answers_are_bounded(api: Api):
+    projector = api.timeline.service.projector
+    projector._keep({(f"d{i}", 1): {"i": i} for i in range(KEPT_WRITTEN + 5)})
+    assert projector.written("d4", 1) is None and projector.written("d5", 1) == {"i": 5}
+    assert projector.written("d5", 1) is None, "a state is taken once"
 
 
 @pytest.mark.parametrize("write", FOLLOW_UPS)

@@ -112,6 +112,12 @@ class ReadModel(Projection[ReadTables]):
     def operations(self, events: Sequence[Positioned]) -> list[Operation]:
         raise NotImplementedError
 
+    def states(self) -> dict[tuple[str, int], dict[str, Any]]:
+        """What the last :meth:`operations` left of each thing it changed, by id and
+        version, as the read queries answer it (for the answer of the write that made
+        it, without reading it back): none, unless a projection says otherwise."""
+        return {}
+
     def select(self, statement: str, params: Sequence[Any] = ()) -> list[Row]:
         return self.view.select(statement, self.tables, params)
 
@@ -220,6 +226,7 @@ class Developments(ReadModel):
         """Whether this process made the tables without their indexes, for a rebuild."""
         if not self.fts:
             del self.tables["search"]
+        self._last: _DevelopmentBatch | None = None
 
     def create_tables(self, indexes: bool = True) -> None:
         # Tables without their indexes were left by a rebuild (ending here, or killed and
@@ -262,7 +269,13 @@ class Developments(ReadModel):
         batch.load({str(event.originator_id) for event, _ in events if type(event) is not Development.Recorded})
         for event, position in events:
             batch.apply(event, position)
+        self._last = batch
         return batch.operations()
+
+    def states(self) -> dict[tuple[str, int], dict[str, Any]]:
+        """Each development the last batch changed, as :meth:`Reader.development` answers
+        it (a state, its stream's version and whether it is retracted)."""
+        return self._last.states() if self._last is not None else {}
 
 
 class _DevelopmentBatch:
@@ -285,8 +298,15 @@ class _DevelopmentBatch:
         """Per actor pair, the change to its relation totals: developments, score and
         counts by quad class."""
         self.history: list[tuple[Any, ...]] = []
+        self.left: dict[tuple[str, int], tuple[dict[str, Any], bool]] = {}
+        """What each event left, by development and version: its state and whether retracted."""
 
     def apply(self, event: Any, position: int) -> None:
+        self._apply(event, position)
+        head = self.heads[str(event.originator_id)]
+        self.left[(str(event.originator_id), head["version"])] = (head["doc"], head["retracted"])
+
+    def _apply(self, event: Any, position: int) -> None:
         ident = str(event.originator_id)
         kind = type(event)
         self.now = timestamp(event)
@@ -321,6 +341,10 @@ class _DevelopmentBatch:
         self._close(ident, head, stated, position)
         if kind is not Development.Retracted:
             self._write(ident, head, event, position)
+
+    def states(self) -> dict[tuple[str, int], dict[str, Any]]:
+        return {(ident, version): {**doc, "version": version, "retracted": retracted}
+                for (ident, version), (doc, retracted) in self.left.items()}
 
     def load(self, idents: set[str]) -> None:
         """The heads of developments that the batch changes, in one query: one per event

@@ -8,6 +8,7 @@ position processed, never a count, because positions can have gaps.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
 import time
@@ -21,6 +22,8 @@ from timeline.projections import Chain, ReadModel, by_name, link
 from timeline.views import open_view
 
 BATCH_SIZE = 1000
+KEPT_WRITTEN = 1000
+"""How many states of this process's writes are kept for their answers (see ``Projector.written``)."""
 log = logging.getLogger(__name__)
 Progress = Callable[[int], object]
 
@@ -39,6 +42,9 @@ class Projector:
         self._reached = 0
         """A position every projection is known to have reached: a write that another
         thread has projected already needs no query."""
+        self._written: dict[tuple[str, int], dict[str, Any]] = {}
+        """What this process's writes left, by id and version, until their answers take it."""
+        self._written_lock = threading.Lock()
         for projection in self.projections:
             projection.ensure_tables()
 
@@ -89,6 +95,8 @@ class Projector:
                 continue
             for projection, _ in work:
                 positions[projection.name] = reached
+            if saved:
+                self._keep(self._states(work))
             applied = len({position for _, events in work for _, position in events})
             read += applied
             progress(applied)
@@ -130,18 +138,41 @@ class Projector:
                 with self.view.reading_in(cursor):
                     work = self._work(self.projections, positions, stored, reached, dict(saved))
                     self.view.apply_all(self._writes(work, reached), cursor)
+                    written = self._states(work)
             except Exception:  # noqa: BLE001 - the catch-up after the commit tries again, and raises
                 log.warning("projecting events as they were saved failed", exc_info=True)
                 cursor.execute("ROLLBACK TO projecting")
                 return None
             finally:
                 cursor.execute("RELEASE projecting")
-            return lambda: self._advance(reached)
+            return lambda: self._advance(reached, written)
         finally:
             self._lock.release()
 
-    def _advance(self, position: int) -> None:
+    def _advance(self, position: int, written: dict[tuple[str, int], dict[str, Any]]) -> None:
+        """Once the transaction that projected a group has committed."""
         self._reached = max(self._reached, position)
+        self._keep(written)
+
+    def written(self, ident: str, version: int) -> dict[str, Any] | None:
+        """What a write of this process left of ``ident`` at ``version``, as the read
+        queries would answer it, if this process projected it: taken once, by that
+        write's answer. Read back instead, under 16 threads, it cost a write ~150 µs of
+        CPU, a sixth of all it costs."""
+        with self._written_lock:
+            return self._written.pop((ident, version), None)
+
+    @staticmethod
+    def _states(work: list[tuple[ReadModel, Any]]) -> dict[tuple[str, int], dict[str, Any]]:
+        return {key: state for projection, _ in work for key, state in projection.states().items()}
+
+    def _keep(self, written: dict[tuple[str, int], dict[str, Any]]) -> None:
+        """Keeps the latest states for the answers; at most ``KEPT_WRITTEN``, the oldest
+        forgotten first (a write that failed after its projection leaves its state)."""
+        with self._written_lock:
+            self._written.update(written)
+            for key in list(itertools.islice(self._written, max(0, len(self._written) - KEPT_WRITTEN))):
+                del self._written[key]
 
     def _positions(self, projections: list[ReadModel], cursor: Any = None) -> dict[str, int]:
         tracked = self.view.positions([p.tracking_name for p in projections], cursor)

@@ -25,7 +25,7 @@ def _found(ident: str, as_of_=None):
 
 
 def _answer(receipt):
-    document = service().reader.development(receipt.id)
+    document = service().reader.written(receipt.id, receipt.version)
     return written(receipt, url_for("developments.development", ident=receipt.id), 201, development=document)
 
 

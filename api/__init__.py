@@ -12,7 +12,7 @@ from eventsourcing.persistence import PersistenceError
 from werkzeug.exceptions import BadRequest, HTTPException
 
 from api import auth, problems, web
-from api.extension import Timeline, api, limiter, serialize_expiry_timer
+from api.extension import Timeline, api, check_limits_in_views_only, limiter, serialize_expiry_timer
 from api.json import JSONProvider
 from api.settings import from_environment
 from api.views.common import PreconditionMissing, precondition_required
@@ -51,6 +51,7 @@ def create_app(settings: dict[str, Any] | None = None) -> Flask:
     app.json = JSONProvider(app)
     Timeline(app, config)
     limiter.init_app(app)
+    check_limits_in_views_only(app)
     serialize_expiry_timer(limiter.storage)
     CORS(app, resources={r"/api/*": {"origins": "*", "methods": ["GET", "HEAD", "OPTIONS"]}})
     api.init_app(app, spec_kwargs={"components": {"securitySchemes": {

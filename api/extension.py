@@ -74,14 +74,12 @@ write_rate = limiter.shared_limit(write_limit, scope="writes")
 """One write budget per token, shared by every write endpoint."""
 
 
-@limiter.request_filter
-def _before_authentication() -> bool:
+def check_limits_in_views_only(app: Flask) -> None:
     """The limit is per token, so it is checked once the token is known: by the write
-    decorator, which runs after authentication. The limiter's own pass before every
-    request finds no token yet and is skipped: for a read, it was a tenth of the function
-    calls of a health check; for a write, it found the route's limits a second time
-    (~100 of a write's ~4,100 function calls)."""
-    return "writer" not in g
+    decorator, which runs after authentication. The limiter's own check before every
+    request (Flask-Limiter has no setting to leave it out) would find no token and no
+    limit of its own to apply, and cost a write ~35 µs of CPU, 5% of it."""
+    app.before_request_funcs[None].remove(limiter._check_request_limit)
 
 
 def serialize_expiry_timer(storage: object) -> None:

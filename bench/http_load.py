@@ -40,7 +40,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
-WORKERS, THREADS = "2", "16"  # `timeline serve`'s defaults
 
 
 def free_port() -> int:
@@ -99,6 +98,8 @@ def prepare(env: dict[str, str], developments: int) -> str:
 
 def run_backend(url: str, trivial: str, requests: int, developments: int, rounds: int) -> dict[str, list[dict]]:
     """Every endpoint in every round, each right after the trivial endpoint."""
+    from timeline.cli import THREADS, WORKERS
+
     env = {"TIMELINE_DATABASE_URL": url, "TIMELINE_WRITE_RATE_LIMIT": "10000000 per minute"}
     from bench.synthetic import ONE_WRITE
 
@@ -110,7 +111,7 @@ def run_backend(url: str, trivial: str, requests: int, developments: int, rounds
         "GET /timeline (filtered page of 50)": "/api/v1/timeline?actor=actor-7&from=1950-01-01&to=2000-12-31&limit=50",
         "GET /actors/{id}/state": "/api/v1/actors/actor-7/state?at=1990-01-01",
     }
-    command = [str(BIN / "timeline"), "serve", "--port", "{port}", "--workers", WORKERS, "--threads", THREADS]
+    command = [str(BIN / "timeline"), "serve", "--port", "{port}", "--workers", str(WORKERS), "--threads", str(THREADS)]
     with served(command, env) as kept, served(command, {**env, "TIMELINE_READ_CACHE_MB": "0"}) as computed:
         targets = {"POST /developments (32 writers)": (f"{kept}/api/v1/developments", write)}
         targets |= {f"{name}, kept answer": (f"{kept}{path}", []) for name, path in reads.items()}
@@ -163,11 +164,11 @@ def main() -> None:
     args = parser.parse_args()
     if shutil.which("hey") is None:
         sys.exit("bench/http_load.py needs hey: apt-get install hey")
-    from timeline.cli import ACCESS_LOG_FORMAT
+    from timeline.cli import ACCESS_LOG_FORMAT, THREADS, WORKERS
 
     loads = {"start": os.getloadavg()[0]}
     report: dict[str, dict[str, list[dict]]] = {}
-    trivial_app = [str(BIN / "gunicorn"), "-w", WORKERS, "-k", "gthread", "--threads", THREADS, "-b",
+    trivial_app = [str(BIN / "gunicorn"), "-w", str(WORKERS), "-k", "gthread", "--threads", str(THREADS), "-b",
                    "127.0.0.1:{port}", "--access-logfile", "-", "--access-logformat", ACCESS_LOG_FORMAT,
                    "bench.trivial_app:app"]
     with served(trivial_app, {}) as trivial:

@@ -302,6 +302,7 @@ class _DevelopmentBatch:
         """What each event left, by development and version: its state and whether retracted."""
 
     def apply(self, event: Any, position: int) -> None:
+        """Applies an event, and notes what it left for the answer of its write."""
         self._apply(event, position)
         head = self.heads[str(event.originator_id)]
         self.left[(str(event.originator_id), head["version"])] = (head["doc"], head["retracted"])

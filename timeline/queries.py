@@ -36,9 +36,9 @@ _NAMED = "SELECT n.slug FROM {actor_terms} n WHERE n.term LIKE ? ESCAPE '\\'"
 MAX_POSITION = 2**63 - 1
 """Log positions are 64-bit integers in both stores."""
 _decode = msgspec.json.decode
-_encode = msgspec.json.encode
 """Stored documents are read with msgspec: a page of 50 decodes in a third of the time of
 ``json.loads``, with the same result."""
+_encode = msgspec.json.encode
 
 
 class BadQuery(ValueError):

@@ -742,6 +742,25 @@ def test_involvement_counts_roles_categories_and_first_and_last_appearance(store
     }
 
 
+def test_involvement_in_the_current_record_is_counted_without_sorting(tmp_path):
+    """An index gives an actor's current rows in the order of their groups (README,
+    "Indexes"); at a million developments, sorting them took 3.3 ms at late days."""
+    chronicle = Chronicle(env={"TIMELINE_DATABASE_URL": f"sqlite:///{tmp_path}/plan.db"})
+    store = Store(chronicle, Projector(chronicle))
+    store.chronicle.execute([("register_actor", actor) for actor in ACTORS], recorded_by="setup")
+    store.record(when="2023-05-01", actors=parts("russia:initiator", "armenia:target"))
+    statements = []
+    select = store.reader._select
+    store.reader._select = lambda sql, params=(), **kw: statements.append((sql, params)) or select(sql, params, **kw)
+    store.reader.actor_state("armenia", "2023-12-31")
+    store.reader._select = select
+    sql, params = next((s, p) for s, p in statements if "GROUP BY me.role" in s)
+    plan = " | ".join(row["detail"] for row in store.reader._select("EXPLAIN QUERY PLAN " + sql, params))
+    assert "development_actors_involvement" in plan and "TEMP B-TREE" not in plan, plan
+    store.projector.close()
+    chronicle.close()
+
+
 def test_the_last_shared_development_of_a_day_is_the_one_recorded_last(store):
     russia_armenia = parts("russia:initiator", "armenia:target")
     store.record(id="ffffffff-ffff-4fff-bfff-ffffffffffff", title="Recorded first", when="2023-05-01",

@@ -201,6 +201,8 @@ class Developments(ReadModel):
         "CREATE INDEX IF NOT EXISTS {versions_name}_development ON {versions} (first_position, position_from)",
         "CREATE INDEX IF NOT EXISTS {actors_name}_actor ON {actors} (actor, earliest, latest, position_to, category, "
         "role, first_position, position_from, first_role)",
+        "CREATE INDEX IF NOT EXISTS {actors_name}_involvement ON {actors} (actor, position_to, role, category, "
+        "earliest, latest, first_role)",
         "CREATE INDEX IF NOT EXISTS {pairs_name}_actor ON {pairs} (actor, other, earliest, first_position, "
         "position_from, position_to, category)",
         "CREATE INDEX IF NOT EXISTS {effects_name}_actor ON {effects} (actor, attribute, earliest, first_position, "

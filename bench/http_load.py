@@ -98,10 +98,10 @@ def prepare(env: dict[str, str], developments: int) -> str:
 
 def run_backend(url: str, trivial: str, requests: int, developments: int, rounds: int) -> dict[str, list[dict]]:
     """Every endpoint in every round, each right after the trivial endpoint."""
+    from bench.synthetic import ONE_WRITE
     from timeline.cli import THREADS, WORKERS
 
     env = {"TIMELINE_DATABASE_URL": url, "TIMELINE_WRITE_RATE_LIMIT": "10000000 per minute"}
-    from bench.synthetic import ONE_WRITE
 
     token = prepare(env, developments)
     body = Path(tempfile.mkdtemp()) / "development.json"

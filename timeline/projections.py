@@ -305,11 +305,12 @@ class _DevelopmentBatch:
 
     def apply(self, event: Any, position: int) -> None:
         """Applies an event, and notes what it left for the answer of its write."""
-        self._apply(event, position)
-        head = self.heads[str(event.originator_id)]
-        self.left[(str(event.originator_id), head["version"])] = (head["doc"], head["retracted"])
+        ident = self._apply(event, position)
+        head = self.heads[ident]
+        self.left[(ident, head["version"])] = (head["doc"], head["retracted"])
 
-    def _apply(self, event: Any, position: int) -> None:
+    def _apply(self, event: Any, position: int) -> str:
+        """Applies an event; answers the development's id."""
         ident = str(event.originator_id)
         kind = type(event)
         self.now = timestamp(event)
@@ -321,7 +322,7 @@ class _DevelopmentBatch:
             self.heads[ident] = head
             self._history(event, ident, position, "recorded", None, None)
             self._write(ident, head, event, position)
-            return
+            return ident
         head = self.heads.get(ident)
         if head is None:  # the log is ahead of this projection's view of it: cannot happen
             raise LookupError(f"event for unknown development {ident} at position {position}")
@@ -344,6 +345,7 @@ class _DevelopmentBatch:
         self._close(ident, head, stated, position)
         if kind is not Development.Retracted:
             self._write(ident, head, event, position)
+        return ident
 
     def states(self) -> dict[tuple[str, int], dict[str, Any]]:
         return {(ident, version): {**doc, "version": version, "retracted": retracted}

@@ -17,6 +17,9 @@ For each backend, two phases, each in a fresh process:
    - ``timeline``: ``Reader.timeline(TimelineQuery(actors=[one actor],
      date_from=<Jan 1>, date_to=<Dec 31 of a year>, limit=50))``;
    - ``timeline as_of``: the same with ``as_of`` a past log position (10-90% of the log);
+   - ``timeline, several actors``: a page of 50 of the developments of any of two or three
+     actors, with no date range (not among the issue's targets: the shape whose time
+     grew with the store until their walks were merged);
    - ``free text``: ``Reader.timeline(TimelineQuery(q="Development <k>:", limit=50))``,
      which matches one development;
    - ``free text, common``: the same with ``q`` one of the names that every synthetic
@@ -50,7 +53,8 @@ from bench import common  # noqa: E402  (standard library only: the main process
 
 CORRECT, RETRACT, RESTORE = 0.05, 0.01, 0.5
 TARGET_P99_MS = 20.0
-KINDS = ("timeline", "timeline as_of", "free text", "free text, common", "actor state")
+KINDS = ("timeline", "timeline as_of", "free text", "free text, common", "actor state", "timeline, several actors")
+"""In this order, so that the random choices of the earlier kinds stay those of earlier runs."""
 WARM_UP = 3
 
 
@@ -106,6 +110,9 @@ def queries_phase(url: str, developments: int, *, iterations: int, budget: float
         return len(reader.timeline(TimelineQuery(actors=[actor()], date_from=f"{y}-01-01", date_to=f"{y}-12-31",
                                                  limit=50, as_of=rng.randint(head // 10, head * 9 // 10))).items)
 
+    def timeline_several_actors() -> int:
+        return len(reader.timeline(TimelineQuery(actors=[actor() for _ in range(rng.randint(2, 3))], limit=50)).items)
+
     def free_text() -> int:
         return len(reader.timeline(TimelineQuery(q=f"Development {rng.randrange(developments)}:", limit=50)).items)
 
@@ -118,7 +125,8 @@ def queries_phase(url: str, developments: int, *, iterations: int, budget: float
         return state["involvement"]["developments"]
 
     calls = {"timeline": timeline, "timeline as_of": timeline_as_of, "free text": free_text,
-             "free text, common": free_text_common, "actor state": actor_state}
+             "free text, common": free_text_common, "actor state": actor_state,
+             "timeline, several actors": timeline_several_actors}
     results: dict[str, Any] = {}
     freeze_startup_objects()
     for kind in KINDS:

@@ -66,9 +66,12 @@ def naive_record(events: list[tuple[object, int]]) -> dict[str, dict]:
     return record
 
 
-def naive_timeline(record: dict[str, dict]) -> list[tuple[str, int, str]]:
-    current = [(d["earliest"], d["latest"], d["first"], i) for i, d in record.items() if not d["retracted"]]
-    return [(i, record[i]["version"], record[i]["title"]) for *_, i in sorted(current)]
+def naive_timeline(record: dict[str, dict], actors: set[str] | None = None,
+                   descending: bool = False) -> list[tuple[str, int, str]]:
+    """The current developments in timeline order; with ``actors``, those of any of them."""
+    current = [(d["earliest"], d["latest"], d["first"], i) for i, d in record.items() if not d["retracted"]
+               and (actors is None or actors & {part["actor"] for part in d["actors"]})]
+    return [(i, record[i]["version"], record[i]["title"]) for *_, i in sorted(current, reverse=descending)]
 
 
 def naive_relations(record: dict[str, dict], actor: str, at: str) -> dict[str, tuple]:
@@ -187,6 +190,16 @@ class RecordMachine(RuleBasedStateMachine):
         page = self.reader.timeline(TimelineQuery(limit=500, as_of=as_of))
         return [(d["id"], d["version"], d["title"]) for d in page.items]
 
+    def _actors_timeline(self, actors, order):
+        """Every page of two of the timeline of some actors (one actor's rows are walked,
+        several actors' walks merged), following the cursor."""
+        found, cursor = [], None
+        while True:
+            page = self.reader.timeline(TimelineQuery(actors=actors, order=order, limit=2, cursor=cursor))
+            found += [(d["id"], d["version"], d["title"]) for d in page.items]
+            if (cursor := page.next_cursor) is None:
+                return found
+
     @invariant()
     def views_equal_a_clean_rebuild(self):
         if hasattr(self, "chronicle"):
@@ -208,6 +221,10 @@ class RecordMachine(RuleBasedStateMachine):
             return
         record = naive_record(self._events())
         assert self._timeline() == naive_timeline(record)
+        for actors in [[slug] for slug in SLUGS] + [SLUGS[:2], SLUGS[1:], SLUGS]:
+            for order in ("asc", "desc"):
+                expected = naive_timeline(record, set(actors), descending=order == "desc")
+                assert self._actors_timeline(actors, order) == expected, (actors, order)
         for slug in SLUGS:
             for day in DAYS:
                 state = self.reader.actor_state(slug, at=day)

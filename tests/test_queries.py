@@ -367,6 +367,29 @@ def test_common_free_text_is_read_in_timeline_order_with_the_same_result(store, 
     assert [store.walk(limit=2, **query) for query in queries] == expected
 
 
+MANY_ACTORS = [
+    {"actors": ["armenia", "azerbaijan"]},
+    {"actors": ["russia", "united-states", "csto"], "order": "desc"},
+    {"actors": ["armenia", "russia", "pashinyan"], "role": "target"},
+    {"actors": ["armenia", "azerbaijan", "russia"], "categories": ["statement", "assault"], "date_from": "2023-09-15"},
+    {"actors": ["armenia", "turkey"], "date_to": "2023-09-20", "match": "within", "q": "armen"},
+    {"actors": ["azerbaijan", "putin", "nato"], "tags": ["nowhere"]},
+]
+
+
+def test_several_actors_walked_and_merged_give_the_pages_of_their_versions_sorted(seeded, monkeypatch):
+    """Up to WALKED_ACTORS actors, each actor's rows are walked in timeline order and the
+    walks merged (a development of several of them once); more actors, the versions of all
+    of them are looked up and sorted. Both give the same pages, at any record time."""
+    earlier = seeded.position() * 4 // 5
+    queries = [*MANY_ACTORS, *({**query, "as_of": earlier} for query in MANY_ACTORS)]
+    expected = [seeded.walk(limit=2, **query)[0] for query in queries]
+    monkeypatch.setattr(queries_module, "WALKED_ACTORS", 1)
+    assert [seeded.walk(limit=2, **query)[0] for query in queries] == expected
+    assert [bool(ids) for ids in expected] == [True] * 5 + [False] + [True] * 5 + [False]
+    assert len(set(expected[0])) == len(expected[0]) > 20  # each development once
+
+
 @pytest.mark.postgres
 def test_free_text_statements_are_planned_for_their_own_text_on_postgresql(monkeypatch):
     """psycopg prepares a statement from its fifth run on, and PostgreSQL may then use one
@@ -781,6 +804,14 @@ def test_one_actors_timeline_is_read_in_timeline_order(sqlite_store, query):
     plan = plan_of(sqlite_store, "ORDER BY", lambda: sqlite_store.ids(actors=["armenia"], **query))
     assert plan.startswith("SEARCH a USING COVERING INDEX development_actors_actor") and "DISTINCT" not in plan, plan
     assert "USE TEMP B-TREE FOR RIGHT PART OF ORDER BY" in plan, plan
+
+
+def test_several_actors_timeline_merges_their_walks(sqlite_store):
+    """Each actor's rows walked in timeline order (a page at most each), and merged: at a
+    million developments, looking up two actors' ~12,000 versions to answer 50 took ~25 ms."""
+    plan = plan_of(sqlite_store, "UNION", lambda: sqlite_store.ids(actors=["armenia", "russia"], categories=["aid"]))
+    assert plan.startswith("MERGE (UNION)") and "DISTINCT" not in plan, plan
+    assert plan.count("SEARCH a USING COVERING INDEX development_actors_actor (actor=?)") == 2, plan
 
 
 def test_the_last_shared_development_of_a_day_is_the_one_recorded_last(store):

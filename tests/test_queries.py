@@ -428,6 +428,19 @@ def test_free_text_statements_are_planned_for_their_own_text_on_postgresql(monke
         drop_schema(schema)
 
 
+def test_a_corrected_category_moves_a_development_between_actor_filtered_timelines(store):
+    """An actor filter checks the category on the actor's rows in the index, before the
+    version is looked up: each version has rows of its own, with its own category."""
+    ident = store.record(title="Talks", category="consult", actors=parts("armenia:initiator", "russia:target"))
+    before = store.position()
+    store.write("correct_development", ident, {"category": "assault"}, reason="it was an attack")
+    for actors in (["armenia"], ["armenia", "russia"], ["russia", "azerbaijan"]):
+        assert store.ids(actors=actors, categories=["assault", "aid"]) == [ident], actors
+        assert store.ids(actors=actors, categories=["consult"]) == [], actors
+        assert store.ids(actors=actors, categories=["consult"], as_of=before) == [ident], actors
+        assert store.ids(actors=actors, categories=["assault"], as_of=before) == [], actors
+
+
 def test_free_text_after_a_replay_equals_free_text_kept_up_to_date(store, september):
     store.write("correct_development", september["A"], {"title": "Azerbaijan attacks near Ağdam"}, reason="wording")
     store.write("retract_development", september["B"], reason="hoax")

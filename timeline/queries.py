@@ -129,12 +129,16 @@ class Reader:
 
         where, params = record_time("v")
         # The rows of actors that a version must have (or, for free text, may have), by the
-        # actors index: bounded by the date range and, unless as_of is a timestamp (checked
-        # on the version row only), by the record time.
+        # actors index: bounded by the date range, the categories (checked in the index, not
+        # on each version looked up) and, unless as_of is a timestamp (checked on the
+        # version row only), by the record time.
         own, own_params = [], []
         for condition, value in _bounds("a", query):
             own.append(condition)
             own_params.append(value)
+        if query.categories:
+            own.append(f"a.category IN ({_marks(query.categories)})")
+            own_params += query.categories
         if not isinstance(as_of, str):
             current, positions = record_time("a")
             own += current

@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
@@ -82,6 +82,27 @@ class Page:
     """The record time the page shows (pinned for every following page)."""
 
 
+class _Where:
+    """Conditions joined by AND, with their parameters in the order they appear."""
+
+    def __init__(self, conditions: list[str] | None = None, params: list[Any] | None = None):
+        self.conditions = list(conditions or [])
+        self.params = list(params or [])
+
+    def add(self, condition: str, *params: Any) -> _Where:
+        self.conditions.append(condition)
+        self.params += params
+        return self
+
+    def extend(self, other: _Where) -> _Where:
+        self.conditions += other.conditions
+        self.params += other.params
+        return self
+
+    def __str__(self) -> str:
+        return " AND ".join(self.conditions)
+
+
 class Reader:
     """Queries over the live projections of one store."""
 
@@ -113,117 +134,12 @@ class Reader:
     # Developments
 
     def timeline(self, query: TimelineQuery) -> Page:
-        as_of = query.as_of
-        after = None
+        after, as_of = _decode_cursor(query.cursor) if query.cursor else (None, query.as_of)
         now = query.cursor is None and as_of is None
-        if query.cursor:
-            after, as_of = _decode_cursor(query.cursor)
-        elif now:
+        if now:
             as_of = self.projector.position()
-
-        def record_time(alias: str) -> tuple[list[str], list[Any]]:
-            if now:  # the first page of the current record: the rows current now (an index
-                # equality on position_to), pinned to this position for the pages that follow
-                return [f"{alias}.position_to IS NULL", f"{alias}.position_from <= ?"], [as_of]
-            return _record_time(alias, as_of)
-
-        where, params = record_time("v")
-        # The rows of actors that a version must have (or, for free text, may have), by the
-        # actors index: bounded by the date range, the categories (checked in the index, not
-        # on each version looked up) and, unless as_of is a timestamp (checked on the
-        # version row only), by the record time.
-        own, own_params = [], []
-        for condition, value in _bounds("a", query):
-            own.append(condition)
-            own_params.append(value)
-        if query.categories:
-            own.append(f"a.category IN ({_marks(query.categories)})")
-            own_params += query.categories
-        if not isinstance(as_of, str):
-            current, positions = record_time("a")
-            own += current
-            own_params += positions
-        # Actors (up to WALKED_ACTORS): each actor's rows, one per version (its row of
-        # ``role``, else its first), walked in the timeline order of the actors index, each
-        # checked against its version until the page is full; several actors' walks are
-        # merged (looking every candidate up first read all of an actor's ~6,000 versions
-        # at a million to answer 50). Otherwise candidates: the positions of the versions
-        # that may match, from an index, when the query has a selective part (more actors,
-        # else free text); else the timeline order.
-        candidates, chosen, walked, walks = None, [], [], []
-        if len(query.actors) > WALKED_ACTORS:
-            conditions, values = [f"a.actor IN ({_marks(query.actors)})"], list(query.actors)
-            if query.role:
-                conditions.append("a.role = ?")
-                values.append(query.role)
-            candidates = f"SELECT DISTINCT a.position_from FROM {{actors}} a WHERE {' AND '.join(conditions + own)}"
-            chosen = values + own_params
-        elif query.actors:
-            walked = ["a.actor = ?", "a.role = ?" if query.role else "a.first_role = 1", *own]
-            walks = [[actor, *([query.role] if query.role else []), *own_params] for actor in query.actors]
-        elif query.role:  # a role alone is common: read the timeline in order, checking each row
-            where.append("EXISTS (SELECT 1 FROM {actors} r WHERE r.first_position = v.first_position "
-                         "AND r.position_from = v.position_from AND r.role = ?)")
-            params.append(query.role)
-        if query.involving:
-            where.append("EXISTS (SELECT 1 FROM {actors} i WHERE i.first_position = v.first_position "
-                         "AND i.position_from = v.position_from AND i.actor = ?)")
-            params.append(query.involving)
-        for column, values in (("category", query.categories), ("certainty", query.certainties)):
-            if values:
-                where.append(f"v.{column} IN ({_marks(values)})")
-                params += values
-        if query.tags:
-            where.append(f"EXISTS (SELECT 1 FROM {{tags}} t WHERE t.first_position = v.first_position AND t.position_from = v.position_from "
-                         f"AND t.tag IN ({_marks(query.tags)}))")
-            params += query.tags
-        for condition, value in _bounds("v", query):
-            where.append(condition)
-            params.append(value)
-        if query.q:
-            text = fold(query.q)
-            pattern = _like_pattern(text)
-            # What free text means: the version's title or summary contains it, or one of
-            # its actors has a name or alias (any language) that does.
-            where.append(f"(v.search LIKE ? ESCAPE '\\' OR EXISTS (SELECT 1 FROM {{actors}} a WHERE "
-                         f"a.first_position = v.first_position AND a.position_from = v.position_from AND "
-                         f"a.actor IN ({_NAMED})))")
-            params += [pattern, pattern]
-            if candidates is None and not walked and len(text) >= TRIGRAM:
-                found, positions = self._found(text, pattern, own, own_params)
-                if found < COMMON:
-                    candidates = (f"SELECT DISTINCT CAST(p.value AS BIGINT) AS position_from FROM "
-                                  f"{self.view.dialect.elements('?', 'p')}")
-                    chosen = [positions]
-        direction = "DESC" if query.order == "desc" else "ASC"
-        order = "a" if walked else "v"  # the actor rows carry their version's dates
-        if after is not None:
-            where.append(f"({order}.earliest, {order}.latest, {order}.first_position) "
-                         f"{'<' if direction == 'DESC' else '>'} (?, ?, ?)")
-            params += after
-        source = "{versions} v"
-        if walked:
-            source = "{actors} a CROSS JOIN {versions} v"
-            where[:0] = ["v.position_from = a.position_from", *walked]
-        elif candidates:
-            # Each candidate is looked up by its position and checked; the few that pass are
-            # sorted. (CROSS JOIN keeps SQLite from reading the timeline order instead.)
-            source = f"({candidates}) c CROSS JOIN {{versions}} v"
-            where.insert(0, "v.position_from = c.position_from")
-
-        def ordered(alias: str) -> str:
-            return ", ".join(f"{alias}{column} {direction}" for column in ("earliest", "latest", "first_position"))
-
-        statement = (f"SELECT v.doc, v.earliest, v.latest, v.first_position FROM {source} WHERE "
-                     f"{' AND '.join(where)} ORDER BY {ordered(order + '.')} LIMIT ?")
-        values = [*(walks[0] if walks else chosen), *params, query.limit + 1]
-        if len(walks) > 1:
-            # Each actor's walk gives at most a page; the page is the first rows of their
-            # union (a development of several of the actors once).
-            statement = (" UNION ".join(f"SELECT * FROM ({statement}) w{i}" for i in range(len(walks)))
-                         + f" ORDER BY {ordered('')} LIMIT ?")
-            values = [*(value for walk in walks for value in (*walk, *params, query.limit + 1)), query.limit + 1]
-        rows = self._select(statement, values, plan_each_time=bool(query.q))
+        statement, params = self._page_statement(query, as_of, now, after)
+        rows = self._select(statement, params, plan_each_time=bool(query.q))
         more = len(rows) > query.limit
         rows = rows[: query.limit]
         cursor = None
@@ -232,7 +148,106 @@ class Reader:
             cursor = _encode_cursor([last["earliest"], last["latest"], last["first_position"]], as_of)
         return Page([_decode(row["doc"]) for row in rows], cursor, as_of)
 
-    def _found(self, text: str, pattern: str, own: list[str], own_params: list[Any]) -> tuple[int, str]:
+    def _page_statement(self, query: TimelineQuery, as_of: AsOf, now: bool,
+                        after: list[Any] | None) -> tuple[str, list[Any]]:
+        """The statement of a page of the timeline (one row more than ``limit``: whether
+        there is a next page), and its parameters. ``now``: the first page of the current
+        record, at position ``as_of``; ``after``: the cursor's key."""
+
+        def record_time(alias: str) -> _Where:
+            if now:  # the rows current now (an index equality on position_to), pinned to
+                # this position for the pages that follow
+                return _Where([f"{alias}.position_to IS NULL", f"{alias}.position_from <= ?"], [as_of])
+            return _Where(*_record_time(alias, as_of))
+
+        where = record_time("v")
+        # The rows of actors that a version must have (or, for free text, may have), by the
+        # actors index: bounded by the date range, the categories (checked in the index, not
+        # on each version looked up) and, unless as_of is a timestamp (checked on the
+        # version row only), by the record time.
+        own = _Where()
+        for condition, value in _bounds("a", query):
+            own.add(condition, value)
+        if query.categories:
+            own.add(f"a.category IN ({_marks(query.categories)})", *query.categories)
+        if not isinstance(as_of, str):
+            own.extend(record_time("a"))
+        # Actors (up to WALKED_ACTORS): each actor's rows, one per version (its row of
+        # ``role``, else its first), walked in the timeline order of the actors index, each
+        # checked against its version until the page is full; several actors' walks are
+        # merged (looking every candidate up first read all of an actor's ~6,000 versions
+        # at a million to answer 50). Otherwise candidates: the positions of the versions
+        # that may match, from an index, when the query has a selective part (more actors,
+        # else free text); else the timeline order.
+        walks: list[_Where] = []
+        candidates: tuple[str, list[Any]] | None = None
+        role = ("a.role = ?", query.role) if query.role else ("a.first_role = 1",)
+        if len(query.actors) > WALKED_ACTORS:
+            found = _Where().add(f"a.actor IN ({_marks(query.actors)})", *query.actors)
+            if query.role:
+                found.add(*role)
+            found.extend(own)
+            candidates = f"SELECT DISTINCT a.position_from FROM {{actors}} a WHERE {found}", found.params
+        elif query.actors:
+            walks = [_Where().add("a.actor = ?", actor).add(*role).extend(own) for actor in query.actors]
+        elif query.role:  # a role alone is common: read the timeline in order, checking each row
+            where.add("EXISTS (SELECT 1 FROM {actors} r WHERE r.first_position = v.first_position "
+                      "AND r.position_from = v.position_from AND r.role = ?)", query.role)
+        if query.involving:
+            where.add("EXISTS (SELECT 1 FROM {actors} i WHERE i.first_position = v.first_position "
+                      "AND i.position_from = v.position_from AND i.actor = ?)", query.involving)
+        for column, values in (("category", query.categories), ("certainty", query.certainties)):
+            if values:
+                where.add(f"v.{column} IN ({_marks(values)})", *values)
+        if query.tags:
+            where.add(f"EXISTS (SELECT 1 FROM {{tags}} t WHERE t.first_position = v.first_position "
+                      f"AND t.position_from = v.position_from AND t.tag IN ({_marks(query.tags)}))", *query.tags)
+        for condition, value in _bounds("v", query):
+            where.add(condition, value)
+        if query.q:
+            text = fold(query.q)
+            pattern = _like_pattern(text)
+            # What free text means: the version's title or summary contains it, or one of
+            # its actors has a name or alias (any language) that does.
+            where.add(f"(v.search LIKE ? ESCAPE '\\' OR EXISTS (SELECT 1 FROM {{actors}} a WHERE "
+                      f"a.first_position = v.first_position AND a.position_from = v.position_from AND "
+                      f"a.actor IN ({_NAMED})))", pattern, pattern)
+            if candidates is None and not walks and len(text) >= TRIGRAM:
+                found_count, positions = self._found(text, pattern, own)
+                if found_count < COMMON:
+                    candidates = (f"SELECT DISTINCT CAST(p.value AS BIGINT) AS position_from FROM "
+                                  f"{self.view.dialect.elements('?', 'p')}", [positions])
+        direction = "DESC" if query.order == "desc" else "ASC"
+        order = "a" if walks else "v"  # the actor rows carry their version's dates
+        if after is not None:
+            where.add(f"({order}.earliest, {order}.latest, {order}.first_position) "
+                      f"{'<' if direction == 'DESC' else '>'} (?, ?, ?)", *after)
+
+        def ordered(alias: str) -> str:
+            return ", ".join(f"{alias}{column} {direction}" for column in ("earliest", "latest", "first_position"))
+
+        def page(source: str, where: _Where, source_params: Sequence[Any] = ()) -> tuple[str, list[Any]]:
+            return (f"SELECT v.doc, v.earliest, v.latest, v.first_position FROM {source} WHERE {where} "
+                    f"ORDER BY {ordered(order + '.')} LIMIT ?", [*source_params, *where.params, query.limit + 1])
+
+        if candidates:
+            # Each candidate is looked up by its position and checked; the few that pass are
+            # sorted. (CROSS JOIN keeps SQLite from reading the timeline order instead.)
+            statement, params = candidates
+            return page(f"({statement}) c CROSS JOIN {{versions}} v",
+                        _Where(["v.position_from = c.position_from"]).extend(where), params)
+        if not walks:
+            return page("{versions} v", where)
+        walked = [page("{actors} a CROSS JOIN {versions} v",
+                       _Where(["v.position_from = a.position_from"]).extend(walk).extend(where)) for walk in walks]
+        if len(walked) == 1:
+            return walked[0]
+        # Each actor's walk gives at most a page; the page is the first rows of their union
+        # (a development of several of the actors once).
+        return (" UNION ".join(f"SELECT * FROM ({statement}) w{i}" for i, (statement, _) in enumerate(walked))
+                + f" ORDER BY {ordered('')} LIMIT ?", [*(p for _, params in walked for p in params), query.limit + 1])
+
+    def _found(self, text: str, pattern: str, own: _Where) -> tuple[int, str]:
         """How many versions may hold free text, counted up to COMMON, and their positions
         (a JSON array): those whose folded text contains it, by the text index, and those
         of the actors so named, by the actors index (``own``: their bounds)."""
@@ -241,10 +256,11 @@ class Reader:
                 '"' + text.replace('"', '""') + '"'
         else:
             found, value = "SELECT position_from FROM {versions} WHERE search LIKE ? ESCAPE '\\'", pattern
+        named = _Where([f"a.actor IN ({_NAMED})"], [pattern]).extend(own)
         row = self._select(
             f"SELECT COUNT(*) AS n, {self.view.dialect.array_of('position_from')} AS positions FROM ({found} "
-            f"UNION ALL SELECT a.position_from FROM {{actors}} a WHERE {' AND '.join([f'a.actor IN ({_NAMED})', *own])} "
-            f"LIMIT ?) found", [value, pattern, *own_params, COMMON], plan_each_time=True)[0]
+            f"UNION ALL SELECT a.position_from FROM {{actors}} a WHERE {named} "
+            f"LIMIT ?) found", [value, *named.params, COMMON], plan_each_time=True)[0]
         return row["n"], row["positions"] or "[]"
 
     def development(self, ident: str, as_of: AsOf = None) -> dict[str, Any] | None:

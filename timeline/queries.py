@@ -13,6 +13,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import cached_property
 from datetime import date, datetime, timedelta, timezone
 from typing import Any, Literal
 
@@ -76,10 +77,16 @@ class TimelineQuery:
 
 @dataclass
 class Page:
-    items: list[dict[str, Any]]
+    documents: list[str]
+    """The developments as stored: compact JSON, which a JSON answer embeds as it is."""
     next_cursor: str | None
     as_of: AsOf
     """The record time the page shows (pinned for every following page)."""
+
+    @cached_property
+    def items(self) -> list[dict[str, Any]]:
+        """The developments, decoded."""
+        return [_decode(document) for document in self.documents]
 
 
 class _Where:
@@ -146,7 +153,7 @@ class Reader:
         if more and rows:
             last = rows[-1]
             cursor = _encode_cursor([last["earliest"], last["latest"], last["first_position"]], as_of)
-        return Page([_decode(row["doc"]) for row in rows], cursor, as_of)
+        return Page([row["doc"] for row in rows], cursor, as_of)
 
     def _page_statement(self, query: TimelineQuery, as_of: AsOf, now: bool,
                         after: list[Any] | None) -> tuple[str, list[Any]]:

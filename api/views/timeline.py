@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from typing import Any
 from urllib.parse import urlencode
 
+import msgspec
 from flask import Response, jsonify, request
 
 from api import schemas
@@ -52,12 +52,14 @@ def timeline_answer(args: dict[str, Any], involving: str | None = None) -> Respo
 
 
 def _json(page: Page) -> Response:
-    return jsonify(items=page.items, next_cursor=page.next_cursor, as_of=page.as_of)
+    """The stored documents are embedded as they are: decoding and encoding them again
+    cost a computed page a sixth of its CPU time in the server."""
+    return jsonify(items=[msgspec.Raw(document) for document in page.documents], next_cursor=page.next_cursor,
+                   as_of=page.as_of)
 
 
 def _jsonl(page: Page) -> Response:
-    lines = "".join(json.dumps(item, ensure_ascii=False) + "\n" for item in page.items)
-    return Response(lines, mimetype="application/x-ndjson")
+    return Response("".join(document + "\n" for document in page.documents), mimetype="application/x-ndjson")
 
 
 def _csv(page: Page) -> Response:

@@ -98,13 +98,18 @@ class Chronicle(Application[UUID]):
         return environment
 
     def save(self, *events: Any, **kwargs: Any) -> Any:
-        """The library's save, of domain events (not aggregates), which also runs
-        ``within_save`` in the same transaction when the store allows it."""
+        """Stores domain events (not aggregates) with the library's event store, which
+        also runs ``within_save`` in the same transaction when the store allows it.
+
+        Not through ``Application.save``: on Python 3.11 it checks each object against
+        the library's runtime-checkable ``DomainEventProtocol``, ~18 µs an event (a tenth
+        of an import), to tell events from aggregates; what else it does (snapshots,
+        ``notify`` hooks, the aggregate cache) this application does not use."""
         within = self.within_save
         if within is not None and isinstance(self.recorder, SQLiteEventLog):
             kwargs["within"] = lambda cursor, stored, previous: within(
                 cursor, stored, {n.id: event for n, event in zip(stored, events, strict=True)}, previous)
-        return super().save(*events, **kwargs)
+        return self.events.put(events, **kwargs)
 
     # Commands, one method each; each runs as a batch of one, grouped with concurrent ones.
 

@@ -164,13 +164,14 @@ def main() -> None:
     args = parser.parse_args()
     if shutil.which("hey") is None:
         sys.exit("bench/http_load.py needs hey: apt-get install hey")
-    from timeline.cli import ACCESS_LOG_FORMAT, THREADS, WORKERS
+    from api.access_log import ACCESS_LOG_FORMAT
+    from timeline.cli import THREADS, WORKERS
 
     loads = {"start": os.getloadavg()[0]}
     report: dict[str, dict[str, list[dict]]] = {}
     trivial_app = [str(BIN / "gunicorn"), "-w", str(WORKERS), "-k", "gthread", "--threads", str(THREADS), "-b",
                    "127.0.0.1:{port}", "--access-logfile", "-", "--access-logformat", ACCESS_LOG_FORMAT,
-                   "bench.trivial_app:app"]
+                   "--logger-class", "api.access_log.AccessLog", "bench.trivial_app:app"]
     with served(trivial_app, {}) as trivial:
         if args.backend in ("sqlite", "both"):
             directory = tempfile.mkdtemp()

@@ -121,6 +121,20 @@ def concurrently(count: int, call: Callable[[int], requests.Response]) -> list[r
         return list(pool.map(aligned, range(count)))
 
 
+def test_each_request_is_logged_in_one_line_without_its_token(start_server):
+    server = start_server()
+    created = server.post("/api/v1/developments", DEVELOPMENT)
+    read = server.get("/api/v1/timeline?actor=armenia&limit=2")
+    assert created.status_code == 201 and read.status_code == 200
+    deadline = time.monotonic() + 10
+    while "GET /api/v1/timeline" not in server.log.read_text() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    log = server.log.read_text()
+    assert f'127.0.0.1 "POST /api/v1/developments HTTP/1.1" 201 {len(created.content)} ' in log, log
+    assert f'127.0.0.1 "GET /api/v1/timeline?actor=armenia&limit=2 HTTP/1.1" 200 {len(read.content)} ' in log, log
+    assert all(token not in log for token in server.tokens.values())
+
+
 def test_concurrent_corrections_with_the_same_if_match(start_server):
     server = start_server()
     ident = server.post("/api/v1/developments", DEVELOPMENT).json()["id"]

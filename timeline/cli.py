@@ -220,9 +220,6 @@ def token_list() -> None:
         click.echo(f"{row['name']}\t{row['role']}\t{row['created_at']}\t{state}")
 
 
-ACCESS_LOG_FORMAT = '%(h)s "%(r)s" %(s)s %(b)s %(L)ss'
-"""One line per request on standard output: client, request line, status, size, seconds
-(never a header, so never a token)."""
 WORKERS = len(os.sched_getaffinity(0)) + 1
 """One worker more than cores: a worker's Python runs on one core at a time, and while
 its group of writes commits another's can run. On 2 cores, alternated under 32 writers,
@@ -243,13 +240,15 @@ def serve(host: str, port: int, workers: int, threads: int, timeout: int) -> Non
     """Serve the API and web page with gunicorn (gthread workers)."""
     from gunicorn.app.base import BaseApplication
 
+    from api.access_log import ACCESS_LOG_FORMAT, AccessLog
+
     open_chronicle().close()  # fail early, in one line, if the store cannot be opened
 
     class Server(BaseApplication):
         def load_config(self) -> None:
             for key, value in {"bind": f"{host}:{port}", "workers": workers, "threads": threads,
                                "worker_class": "gthread", "timeout": timeout, "accesslog": "-",
-                               "access_log_format": ACCESS_LOG_FORMAT}.items():
+                               "access_log_format": ACCESS_LOG_FORMAT, "logger_class": AccessLog}.items():
                 self.cfg.set(key, value)
 
         def load(self):

@@ -13,8 +13,8 @@ import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from functools import cached_property
 from datetime import date, datetime, timedelta, timezone
+from functools import cached_property
 from typing import Any, Literal
 
 import msgspec

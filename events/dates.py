@@ -58,8 +58,12 @@ def parse_when(text: str, field: str = "when") -> FuzzyDate:
         raise InvalidInput.of(field, str(error)) from None
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=4096)
 def _parse(text: str) -> FuzzyDate:
+    """Cached: a record repeats its dates. A cache of 65,536 dates held ~13 MB after a
+    synthetic import of 100,000 developments (41,078 distinct dates), so that
+    an import's peak memory grew with its length (53 MB at 10,000, 66 at 100,000); with
+    4,096 it stays at 51-52 MB and the import is as fast."""
     if not text.strip():
         raise ValueError("a date is required, as EDTF (e.g. 2023-09-19, 2023-09, 2023-09-05~)")
     if text != text.strip():

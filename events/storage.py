@@ -47,10 +47,12 @@ def library_settings(url: str) -> dict[str, str]:
     raise ValueError(f"TIMELINE_DATABASE_URL must start with sqlite:// or postgresql://, not {url!r}")
 
 
-def _positive(value: str, name: str) -> int:
+def _pool_size(options: dict[str, str], default: str) -> str:
+    """The URL's ``pool_size``, checked here for both stores: a positive integer."""
+    value = options.get("pool_size", default)
     if not value.isdigit() or int(value) < 1:
-        raise ValueError(f"the database URL's {name} must be a positive integer, not {value!r}")
-    return int(value)
+        raise ValueError(f"the database URL's pool_size must be a positive integer, not {value!r}")
+    return value
 
 
 def _options(parts: Any) -> dict[str, str]:
@@ -74,7 +76,7 @@ def _sqlite_settings(path: str, options: dict[str, str]) -> dict[str, str]:
         "PERSISTENCE_MODULE": get_topic(SQLiteStore),
         "SQLITE_DBNAME": name,
         "SQLITE_LOCK_TIMEOUT": options.get("timeout", "10"),
-        "SQLITE_POOL_SIZE": options.get("pool_size", "16"),
+        "SQLITE_POOL_SIZE": _pool_size(options, "16"),
         "APPLICATION_RECORDER_TOPIC": get_topic(SQLiteEventLog),
     }
 
@@ -92,7 +94,7 @@ class SQLiteStore(SQLiteFactory):
         super().__init__(env)
         pool_size = self.env.get(self.SQLITE_POOL_SIZE)
         if pool_size:
-            self.datastore.pool.pool_size = _positive(pool_size, "pool_size")
+            self.datastore.pool.pool_size = int(pool_size)
 
 
 Within = Callable[[Any, Sequence[Notification], int], Callable[[], object] | None]
@@ -143,7 +145,7 @@ def _postgres_connection(parts, options: dict[str, str]) -> dict[str, str]:
         "POSTGRES_SCHEMA": options.get("schema", "public"),
         "POSTGRES_CONNECT_TIMEOUT": options.get("connect_timeout", "5"),
         "POSTGRES_LOCK_TIMEOUT": options.get("lock_timeout", "10"),
-        "POSTGRES_POOL_SIZE": options.get("pool_size", "5"),
+        "POSTGRES_POOL_SIZE": _pool_size(options, "5"),
     }
 
 

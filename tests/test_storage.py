@@ -25,6 +25,8 @@ def test_a_sqlite_pool_keeps_a_connection_for_each_thread_of_a_worker(tmp_path):
 def test_a_pool_size_that_is_not_a_positive_integer_is_refused(tmp_path, size):
     with pytest.raises(ValueError, match="pool_size must be a positive integer"):
         Chronicle(env={"TIMELINE_DATABASE_URL": f"sqlite:///{tmp_path}/bad.db?pool_size={size}"})
+    with pytest.raises(ValueError, match="pool_size must be a positive integer"):
+        library_settings(f"postgresql://postgres@127.0.0.1:5432/test?pool_size={size}")
 
 
 def test_postgres_takes_its_pool_size_from_the_url():

@@ -84,7 +84,8 @@ def from_store_error(error: Exception) -> Response:
     """The database is unreachable, locked beyond its timeout, or failing: 503, so that
     clients retry; never a 500, never a hang beyond the configured timeouts."""
     current_app.logger.warning("store unavailable: %s: %s", type(error).__name__, error)
-    return problem(503, "Store unavailable", "the database did not answer in time; retry shortly",
+    return problem(503, "Store unavailable",
+                   "the database could not answer (unreachable, busy beyond its timeout or failing); retry shortly",
                    headers={"Retry-After": "2"})
 
 

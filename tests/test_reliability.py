@@ -230,3 +230,24 @@ def test_a_sqlite_file_locked_beyond_the_busy_timeout_answers_503_and_stays_soun
     check = sqlite3.connect(tmp_path / "locked.db")
     assert check.execute("PRAGMA integrity_check").fetchone() == ("ok",)
     check.close()
+
+
+def test_a_read_the_sqlite_store_fails_answers_503_as_a_failing_write_does(tmp_path):
+    """A read that SQLite itself fails (here a read table dropped by another connection
+    under the running app) answers 503 problem+json, as a failing write does: a store
+    error is never a 500, on any path."""
+    import sqlite3
+
+    from api import create_app
+
+    app = create_app({"DATABASE_URL": f"sqlite:///{tmp_path}/damaged.db"})
+    client = app.test_client()
+    assert client.get("/api/v1/actors/nobody").status_code == 404
+    other = sqlite3.connect(tmp_path / "damaged.db")
+    other.execute("DROP TABLE actor_heads")
+    other.commit()
+    other.close()
+    refused = client.get("/api/v1/actors/nobody")
+    assert refused.status_code == 503 and refused.mimetype == "application/problem+json"
+    assert refused.json["status"] == 503 and refused.headers["Retry-After"]
+    app.extensions["timeline"].service.close()

@@ -10,12 +10,14 @@ holds the few differences.
 from __future__ import annotations
 
 import re
+import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from eventsourcing import persistence
 from eventsourcing.persistence import InfrastructureFactory, Tracking, TrackingRecorder
 from eventsourcing.postgres import PostgresTrackingRecorder
 from eventsourcing.sqlite import SQLiteTrackingRecorder
@@ -215,20 +217,32 @@ class SQLiteView(ReadTables, SQLiteTrackingRecorder):
     @contextmanager
     def _one_statement(self) -> Iterator[Any]:
         """The library opens SQLite connections in autocommit mode: 17 -> 9.5 µs a read."""
-        with self.datastore.get_connection(commit=False) as connection, connection.cursor() as cursor:
+        with _failing_as_the_library_fails(), self.datastore.get_connection(commit=False) as connection, \
+                connection.cursor() as cursor:
             yield cursor
 
     @contextmanager
     def _projection_transaction(self) -> Iterator[Any]:
         """``synchronous=NORMAL`` (in WAL mode: no fsync at commit), set on the connection
         around the transaction, since SQLite refuses to change it inside one."""
-        with self.datastore.get_connection(commit=True) as connection:
+        with _failing_as_the_library_fails(), self.datastore.get_connection(commit=True) as connection:
             connection.cursor().execute("PRAGMA synchronous=NORMAL")
             try:
                 with connection.transaction(commit=True) as cursor:
                     yield cursor
             finally:
                 connection.cursor().execute("PRAGMA synchronous=FULL")
+
+
+@contextmanager
+def _failing_as_the_library_fails() -> Iterator[None]:
+    """SQLite's errors on a connection used outside the library's transactions, raised as
+    its transactions raise them (its error of the same name): a failing store is then a
+    503 on every path, as it is on PostgreSQL, whose pool translates them itself."""
+    try:
+        yield
+    except sqlite3.Error as error:
+        raise getattr(persistence, type(error).__name__, persistence.PersistenceError)(error) from error
 
 
 class PostgresView(ReadTables, PostgresTrackingRecorder):

@@ -11,11 +11,14 @@ page of 50) and GET /api/v1/actors/{id}/state. Each read is measured twice: as s
 second server with that cache off (TIMELINE_READ_CACHE_MB=0), which computes every
 answer.
 
-This machine's speed drifts by a factor of two within a minute (the trivial endpoint
-gave 1,728 and 4,755 requests/s a minute apart), so one baseline per run cannot carry
-the comparison: every server stays up for the whole run, and in each of several rounds
-the trivial endpoint is measured right before each endpoint. The report gives each
-endpoint's median rate and the median of its per-round ratios to the trivial endpoint.
+This machine's speed drifts by a factor of two within seconds (the trivial endpoint
+gave 1,858 and 7,150 requests/s in consecutive measurements), so one baseline per run
+cannot carry the comparison: every server stays up for the whole run, and in each of
+several rounds each endpoint and the trivial endpoint take turns in short slices
+(``--slices``), so that both are measured at nearly the same moments. A rate is the
+slices' requests over the time hey itself measured for them (process start-up left
+out). The report gives each endpoint's median rate and the median of its per-round
+ratios to the trivial endpoint.
 """
 
 from __future__ import annotations
@@ -60,24 +63,33 @@ def wait_up(url: str, timeout: float = 60) -> None:
 
 
 def hey(url: str, n: int, c: int, *args: str, warm: bool = False) -> dict:
-    """Runs hey for n requests and computes the rate and latency percentiles from its
-    per-request CSV. ``warm``: first an unmeasured run of n/2 (right after a start, the
-    timeline's first 4,000 requests ran at 932/s and the next at 2,156/s: each thread's
-    first requests open store connections and fill caches)."""
+    """Runs hey for n requests: how many it sent, over how long by its own clock, their
+    latencies and statuses, from its per-request CSV. ``warm``: first an unmeasured run
+    of n/2 (right after a start, the timeline's first 4,000 requests ran at 932/s and
+    the next at 2,156/s: each thread's first requests open store connections and fill
+    caches)."""
     if warm:
         subprocess.run(["hey", "-n", str(max(n // 2, c)), "-c", str(c), *args, url], capture_output=True, check=True)
-    started = time.perf_counter()
     out = subprocess.run(["hey", "-n", str(n), "-c", str(c), "-o", "csv", *args, url],
                          capture_output=True, text=True, check=True).stdout
-    elapsed = time.perf_counter() - started
     rows = list(csv.DictReader(io.StringIO(out)))
-    latencies = sorted(float(r["response-time"]) * 1000 for r in rows)
     statuses: dict[str, int] = {}
     for r in rows:
         statuses[r["status-code"]] = statuses.get(r["status-code"], 0) + 1
+    return {"requests": len(rows), "seconds": max(float(r["offset"]) + float(r["response-time"]) for r in rows),
+            "latencies": [float(r["response-time"]) * 1000 for r in rows], "statuses": statuses}
+
+
+def measured(slices: list[dict]) -> dict:
+    """Slices of one endpoint as one measurement: rate and latency percentiles."""
+    latencies = sorted(ms for s in slices for ms in s["latencies"])
+    statuses: dict[str, int] = {}
+    for s in slices:
+        for status, count in s["statuses"].items():
+            statuses[status] = statuses.get(status, 0) + count
     cuts = statistics.quantiles(latencies, n=100)
-    return {"requests": len(rows), "rps": round(len(rows) / elapsed), "p50_ms": round(cuts[49], 1),
-            "p99_ms": round(cuts[98], 1), "statuses": statuses}
+    return {"requests": len(latencies), "rps": round(len(latencies) / sum(s["seconds"] for s in slices)),
+            "p50_ms": round(cuts[49], 1), "p99_ms": round(cuts[98], 1), "statuses": statuses}
 
 
 def prepare(env: dict[str, str], developments: int) -> str:
@@ -96,8 +108,10 @@ def prepare(env: dict[str, str], developments: int) -> str:
                           **run).stdout.strip()
 
 
-def run_backend(url: str, trivial: str, requests: int, developments: int, rounds: int) -> dict[str, list[dict]]:
-    """Every endpoint in every round, each right after the trivial endpoint."""
+def run_backend(url: str, trivial: str, requests: int, developments: int, rounds: int,
+                slices: int) -> dict[str, list[dict]]:
+    """Every endpoint in every round, taking turns with the trivial endpoint in ``slices``
+    slices of ``requests`` in all."""
     from bench.synthetic import ONE_WRITE
     from timeline.cli import THREADS, WORKERS
 
@@ -119,8 +133,12 @@ def run_backend(url: str, trivial: str, requests: int, developments: int, rounds
         results: dict[str, list[dict]] = {name: [] for name in targets}
         for round_ in range(rounds):
             for name, (target, args) in targets.items():
-                before = hey(trivial, requests, 32, warm=round_ == 0)["rps"]
-                result = hey(target, requests, 32, *args, warm=round_ == 0)
+                baseline, measuring = [], []
+                for slice_ in range(slices):
+                    warm = round_ == 0 and slice_ == 0
+                    baseline.append(hey(trivial, requests // slices, 32, warm=warm))
+                    measuring.append(hey(target, requests // slices, 32, *args, warm=warm))
+                before, result = measured(baseline)["rps"], measured(measuring)
                 results[name].append({**result, "trivial_rps": before, "vs_trivial": result["rps"] / before})
                 print(f"  round {round_ + 1}: {name}: {result['rps']}/s, trivial {before}/s", file=sys.stderr)
     return results
@@ -159,6 +177,8 @@ def main() -> None:
     parser.add_argument("--backend", choices=["sqlite", "postgres", "both"], default="both")
     parser.add_argument("--requests", type=int, default=4000, help="requests per measurement")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--slices", type=int, default=3,
+                        help="turns of each endpoint and the trivial one per round")
     parser.add_argument("--developments", type=int, default=10000, help="synthetic developments in the store")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
@@ -176,22 +196,22 @@ def main() -> None:
         if args.backend in ("sqlite", "both"):
             directory = tempfile.mkdtemp()
             report["sqlite"] = run_backend(f"sqlite:///{directory}/bench.db", f"{trivial}/ping", args.requests,
-                                           args.developments, args.rounds)
+                                           args.developments, args.rounds, args.slices)
             shutil.rmtree(directory)
         if args.backend in ("postgres", "both"):
             schema = f"bench_http_{os.getpid()}"
             try:
                 report["postgres"] = run_backend(f"{POSTGRES}?schema={schema}", f"{trivial}/ping", args.requests,
-                                                 args.developments, args.rounds)
+                                                 args.developments, args.rounds, args.slices)
             finally:
                 import psycopg
 
                 with psycopg.connect(POSTGRES, autocommit=True) as connection:
                     connection.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
     loads["end"] = os.getloadavg()[0]
-    print(f"{args.rounds} rounds of {args.requests} requests per endpoint, 32 concurrent, each round right after "
-          f"the trivial endpoint (GET /ping, same gunicorn settings); load average {loads['start']:.2f} at the "
-          f"start, {loads['end']:.2f} at the end")
+    print(f"{args.rounds} rounds of {args.requests} requests per endpoint, 32 concurrent, in {args.slices} slices "
+          f"each taking turns with the trivial endpoint (GET /ping, same gunicorn settings); load average "
+          f"{loads['start']:.2f} at the start, {loads['end']:.2f} at the end")
     print(f"{'':58} {'req/s':>6} {'p50 ms':>7} {'p99 ms':>7} {'trivial':>8}  ÷ trivial (range)  statuses")
     summaries = {}
     for backend, results in report.items():

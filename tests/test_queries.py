@@ -208,6 +208,29 @@ def test_pagination_follows_the_record_time_of_its_first_page(store, september):
     assert store.ids() != ids  # while the current record has changed
 
 
+def test_a_correction_just_before_the_first_page_is_read_shows_on_it(store, monkeypatch):
+    """The first page of the current record reads the position that pins it in the same
+    statement as its rows: a correction committed just before that statement shows on
+    the page, corrected, and the next page, pinned to the same position, agrees. (Read
+    apart, the position came before the correction and the rows after it: the corrected
+    development was on neither.)"""
+    days = [store.record(title=f"Day {day}", when=f"1990-01-0{day}") for day in (1, 2, 3)]
+    read = store.reader._select
+
+    def corrected_first(statement: str, params: Any = (), **options: Any) -> Any:
+        monkeypatch.setattr(store.reader, "_select", read)
+        store.write("correct_development", days[1], {"title": "Day 2, corrected"}, reason="wording")
+        return read(statement, params, **options)
+
+    monkeypatch.setattr(store.reader, "_select", corrected_first)
+    window = {"date_from": "1990-01-01", "date_to": "1990-01-31", "limit": 2}
+    first = store.page(**window)
+    assert [item["title"] for item in first.items] == ["Day 1", "Day 2, corrected"]
+    assert first.as_of == store.position()
+    following = store.page(**window, cursor=first.next_cursor)
+    assert [item["title"] for item in following.items] == ["Day 3"] and following.next_cursor is None
+
+
 @pytest.mark.parametrize("cursor", [
     "garbage",
     "%%%",

@@ -52,6 +52,11 @@ class Projector:
         """The log position every projection has reached."""
         return min(self.positions())
 
+    def reached(self) -> tuple[str, list[str]]:
+        """:meth:`position` as a statement, for a read that must pin its rows to the
+        position it read them at: in one statement, both are one state of the store."""
+        return self.view.reached([p.tracking_name for p in self.projections])
+
     def positions(self) -> tuple[int, ...]:
         """The log position of each projection: their tables change only when one moves."""
         return tuple(self._positions(self.projections).values())

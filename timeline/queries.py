@@ -142,10 +142,10 @@ class Reader:
     def timeline(self, query: TimelineQuery) -> Page:
         after, as_of = _decode_cursor(query.cursor) if query.cursor else (None, query.as_of)
         now = query.cursor is None and as_of is None
-        if now:
-            as_of = self.projector.position()
-        statement, params = self._page_statement(query, as_of, now, after)
+        statement, params = self._pinned(*self._page_statement(query, as_of, now, after), now)
         rows = self._select(statement, params, plan_each_time=bool(query.q))
+        if now:
+            as_of = rows[0]["reached"] if rows else self.projector.position()
         more = len(rows) > query.limit
         rows = rows[: query.limit]
         cursor = None
@@ -154,16 +154,27 @@ class Reader:
             cursor = _encode_cursor([last["earliest"], last["latest"], last["first_position"]], as_of)
         return Page([row["doc"] for row in rows], cursor, as_of)
 
+    def _pinned(self, statement: str, params: list[Any], now: bool) -> tuple[str, list[Any]]:
+        """A statement of the current record (``now``) with the table ``reached`` in front:
+        the position its rows are pinned to, read in the same statement as they are (read
+        apart, a correction between the two took its development off the page)."""
+        if not now:
+            return statement, params
+        reached, reached_params = self.projector.reached()
+        return f"WITH reached AS ({reached}) {statement}", [*reached_params, *params]
+
     def _page_statement(self, query: TimelineQuery, as_of: AsOf, now: bool,
                         after: list[Any] | None) -> tuple[str, list[Any]]:
         """The statement of a page of the timeline (one row more than ``limit``: whether
         there is a next page), and its parameters. ``now``: the first page of the current
-        record, at position ``as_of``; ``after``: the cursor's key."""
+        record, at the position of the table ``reached`` (:meth:`_pinned`; its rows say it,
+        as ``reached``); ``after``: the cursor's key."""
 
         def record_time(alias: str) -> _Where:
             if now:  # the rows current now (an index equality on position_to), pinned to
                 # this position for the pages that follow
-                return _Where([f"{alias}.position_to IS NULL", f"{alias}.position_from <= ?"], [as_of])
+                return _Where([f"{alias}.position_to IS NULL",
+                               f"{alias}.position_from <= (SELECT position FROM reached)"])
             return _Where(*_record_time(alias, as_of))
 
         where = record_time("v")
@@ -219,7 +230,7 @@ class Reader:
                       f"a.first_position = v.first_position AND a.position_from = v.position_from AND "
                       f"a.actor IN ({_NAMED})))", pattern, pattern)
             if candidates is None and not walks and len(text) >= TRIGRAM:
-                found_count, positions = self._found(text, pattern, own)
+                found_count, positions = self._found(text, pattern, own, now)
                 if found_count < COMMON:
                     candidates = (f"SELECT DISTINCT CAST(p.value AS BIGINT) AS position_from FROM "
                                   f"{self.view.dialect.elements('?', 'p')}", [positions])
@@ -232,8 +243,10 @@ class Reader:
         def ordered(alias: str) -> str:
             return ", ".join(f"{alias}{column} {direction}" for column in ("earliest", "latest", "first_position"))
 
+        reached = ", (SELECT position FROM reached) AS reached" if now else ""
+
         def page(source: str, where: _Where, source_params: Sequence[Any] = ()) -> tuple[str, list[Any]]:
-            return (f"SELECT v.doc, v.earliest, v.latest, v.first_position FROM {source} WHERE {where} "
+            return (f"SELECT v.doc, v.earliest, v.latest, v.first_position{reached} FROM {source} WHERE {where} "
                     f"ORDER BY {ordered(order + '.')} LIMIT ?", [*source_params, *where.params, query.limit + 1])
 
         if candidates:
@@ -253,7 +266,7 @@ class Reader:
         return (" UNION ".join(f"SELECT * FROM ({statement}) w{i}" for i, (statement, _) in enumerate(walked))
                 + f" ORDER BY {ordered('')} LIMIT ?", [*(p for _, params in walked for p in params), query.limit + 1])
 
-    def _found(self, text: str, pattern: str, own: _Where) -> tuple[int, str]:
+    def _found(self, text: str, pattern: str, own: _Where, now: bool) -> tuple[int, str]:
         """How many versions may hold free text, counted up to COMMON, and their positions
         (a JSON array): those whose folded text contains it, by the text index, and those
         of the actors so named, by the actors index (``own``: their bounds)."""
@@ -263,10 +276,10 @@ class Reader:
         else:
             found, value = "SELECT position_from FROM {versions} WHERE search LIKE ? ESCAPE '\\'", pattern
         named = _Where([f"a.actor IN ({_NAMED})"], [pattern]).extend(own)
-        row = self._select(
+        row = self._select(*self._pinned(
             f"SELECT COUNT(*) AS n, {self.view.dialect.array_of('position_from')} AS positions FROM ({found} "
             f"UNION ALL SELECT a.position_from FROM {{actors}} a WHERE {named} "
-            f"LIMIT ?) found", [value, *named.params, COMMON], plan_each_time=True)[0]
+            f"LIMIT ?) found", [value, *named.params, COMMON], now), plan_each_time=True)[0]
         return row["n"], row["positions"] or "[]"
 
     def development(self, ident: str, as_of: AsOf = None) -> dict[str, Any] | None:

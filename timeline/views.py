@@ -191,6 +191,15 @@ class ReadTables:
         found = {row["name"]: row["position"] for row in cursor.fetchall()}
         return {name: found.get(name) or 0 for name in application_names}
 
+    def reached(self, application_names: Sequence[str]) -> tuple[str, list[str]]:
+        """A statement of one row: ``position``, the least position these projections
+        have reached (0 while one has none), for a read to put in front of its own (``?``
+        placeholders, as the reads' statements have)."""
+        marks = ", ".join(["?"] * len(application_names))
+        return (f"SELECT CASE WHEN COUNT(*) = {len(application_names)} THEN MIN(t.position) ELSE 0 END AS position "
+                f"FROM (SELECT MAX(notification_id) AS position FROM {self._tracking} WHERE application_name IN "
+                f"({marks}) GROUP BY application_name) t", list(application_names))
+
     @property
     def _tracking(self) -> str:
         return self.dialect.table(getattr(self, "tracking_table_name", "tracking"))

@@ -36,6 +36,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -73,23 +74,22 @@ def hey(url: str, n: int, c: int, *args: str, warm: bool = False) -> dict:
     out = subprocess.run(["hey", "-n", str(n), "-c", str(c), "-o", "csv", *args, url],
                          capture_output=True, text=True, check=True).stdout
     rows = list(csv.DictReader(io.StringIO(out)))
-    statuses: dict[str, int] = {}
-    for r in rows:
-        statuses[r["status-code"]] = statuses.get(r["status-code"], 0) + 1
     return {"requests": len(rows), "seconds": max(float(r["offset"]) + float(r["response-time"]) for r in rows),
-            "latencies": [float(r["response-time"]) * 1000 for r in rows], "statuses": statuses}
+            "latencies": [float(r["response-time"]) * 1000 for r in rows],
+            "statuses": dict(Counter(r["status-code"] for r in rows))}
 
 
 def measured(slices: list[dict]) -> dict:
     """Slices of one endpoint as one measurement: rate and latency percentiles."""
     latencies = sorted(ms for s in slices for ms in s["latencies"])
-    statuses: dict[str, int] = {}
-    for s in slices:
-        for status, count in s["statuses"].items():
-            statuses[status] = statuses.get(status, 0) + count
     cuts = statistics.quantiles(latencies, n=100)
     return {"requests": len(latencies), "rps": round(len(latencies) / sum(s["seconds"] for s in slices)),
-            "p50_ms": round(cuts[49], 1), "p99_ms": round(cuts[98], 1), "statuses": statuses}
+            "p50_ms": round(cuts[49], 1), "p99_ms": round(cuts[98], 1), "statuses": all_statuses(slices)}
+
+
+def all_statuses(measurements: list[dict]) -> dict[str, int]:
+    """How many answers of each status several measurements got."""
+    return dict(sum((Counter(m["statuses"]) for m in measurements), Counter()))
 
 
 def prepare(env: dict[str, str], developments: int) -> str:
@@ -162,14 +162,10 @@ def summary(rounds: list[dict]) -> dict:
     """The median round (by its ratio to the trivial endpoint), with the range of ratios."""
     ordered = sorted(rounds, key=lambda r: r["vs_trivial"])
     median = ordered[len(ordered) // 2]
-    statuses: dict[str, int] = {}
-    for r in rounds:
-        for status, count in r["statuses"].items():
-            statuses[status] = statuses.get(status, 0) + count
     return {"rps": statistics.median(r["rps"] for r in rounds), "p50_ms": median["p50_ms"],
             "p99_ms": median["p99_ms"], "vs_trivial": median["vs_trivial"],
             "vs_trivial_range": (ordered[0]["vs_trivial"], ordered[-1]["vs_trivial"]),
-            "trivial_rps": statistics.median(r["trivial_rps"] for r in rounds), "statuses": statuses}
+            "trivial_rps": statistics.median(r["trivial_rps"] for r in rounds), "statuses": all_statuses(rounds)}
 
 
 def main() -> None:

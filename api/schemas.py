@@ -205,8 +205,10 @@ class WriteReceipt(Schema):
     version = fields.Integer(metadata={"description": "The stream's version: the ETag for If-Match"})
     position = fields.Integer(allow_none=True, metadata={"description": "Log position of the write (null: no-op)"})
     created = fields.Boolean()
-    development = fields.Dict(metadata={"description": "The development as now recorded"})
-    actor = fields.Dict(metadata={"description": "The actor as now recorded"})
+    development = fields.Dict(allow_none=True, metadata={
+        "description": "The development as now recorded (null: stored, but the read model is behind)"})
+    actor = fields.Dict(allow_none=True, metadata={
+        "description": "The actor as now recorded (null: stored, but the read model is behind)"})
 
 
 class Problem(Schema):

@@ -251,3 +251,49 @@ def test_a_read_the_sqlite_store_fails_answers_503_as_a_failing_write_does(tmp_p
     assert refused.status_code == 503 and refused.mimetype == "application/problem+json"
     assert refused.json["status"] == 503 and refused.headers["Retry-After"]
     app.extensions["timeline"].service.close()
+
+
+def test_a_write_stored_but_not_projected_answers_its_receipt_and_is_projected_later(tmp_path, monkeypatch):
+    """A projection that fails on a write (here one made to fail) must not turn a stored
+    write into an error, which invites a retry that records it twice: the answer is 201
+    with the write's position and no document (the read model does not have it yet),
+    /readyz shows the lag, and the next catch-up projects it."""
+    import sqlite3
+
+    from api import create_app
+    from timeline.projections import Actors, Developments
+
+    app = create_app({"DATABASE_URL": f"sqlite:///{tmp_path}/faulty.db"})
+    client = app.test_client()
+    headers = {"Authorization": f"Bearer {app.extensions['timeline'].tokens.create('faulty', 'historian')}"}
+    assert client.post("/api/v1/actors", json={"id": "armenia", "name": "Armenia", "kind": "state"},
+                       headers=headers).status_code == 201
+    development = {"title": "A statement", "category": "statement", "when": "2023-09-19", "certainty": "reported",
+                   "actors": [{"actor": "armenia", "role": "speaker"}], "sources": [{"citation": "a source"}]}
+
+    def fails(self, events):
+        raise RuntimeError("a fault in the projection")
+
+    for projection in (Developments, Actors):
+        monkeypatch.setattr(projection, "operations", fails)
+    answer = client.post("/api/v1/developments", json=development, headers=headers)
+    assert answer.status_code == 201, answer.get_data(as_text=True)
+    assert answer.json["development"] is None and answer.json["position"] == int(answer.headers["X-Timeline-Position"])
+    ident = answer.json["id"]
+    renamed = client.post("/api/v1/actors/armenia/corrections", json={"changes": {"name": "Republic of Armenia"},
+                          "reason": "official name"}, headers={**headers, "If-Match": '"1"'})
+    assert renamed.status_code == 200 and renamed.json["version"] == 2 and renamed.json["actor"] is None
+    assert client.get("/readyz").json["projection_lag"] >= 2
+    assert client.get(f"/api/v1/developments/{ident}").status_code == 404
+
+    monkeypatch.undo()
+    app.extensions["timeline"].service.projector.catch_up()
+    assert client.get("/readyz").json["projection_lag"] == 0
+    shown = client.get(f"/api/v1/developments/{ident}")
+    assert shown.status_code == 200 and shown.json["title"] == "A statement"
+    assert client.get("/api/v1/actors/armenia").json["name"] == "Republic of Armenia"
+    store = sqlite3.connect(tmp_path / "faulty.db")
+    assert store.execute("SELECT originator_id FROM stored_events WHERE topic = 'timeline:Development.Recorded'"
+                         ).fetchall() == [(ident.replace("-", ""),)]  # recorded once
+    store.close()
+    app.extensions["timeline"].service.close()

@@ -307,9 +307,13 @@ class Reader:
 
     def written(self, ident: str, version: int) -> dict[str, Any] | None:
         """A development as a write of this process left it: the state this process
-        projected (encoded and decoded, as a stored one is), else as it stands now."""
+        projected (encoded and decoded, as a stored one is), else as it stands now; None
+        while the read model has not reached that version (its projection failed)."""
         state = self.projector.written(ident, version)
-        return self.development(ident) if state is None else _decode(_encode(state))
+        if state is not None:
+            return _decode(_encode(state))
+        document = self.development(ident)
+        return document if document is not None and document["version"] >= version else None
 
     def history(self, ident: str) -> list[dict[str, Any]] | None:
         rows = self._select(
@@ -332,6 +336,12 @@ class Reader:
             rows = self._select(f"SELECT doc FROM {{actor_versions}} v WHERE v.slug = ? AND {' AND '.join(where)}",
                                 [slug, *params])
         return _decode(rows[0]["doc"]) if rows else None
+
+    def written_actor(self, slug: str, version: int) -> dict[str, Any] | None:
+        """An actor as a write left it; None while the read model has not reached that
+        version (its projection failed)."""
+        actor = self.actor(slug)
+        return actor if actor is not None and actor["version"] >= version else None
 
     def actors(self, q: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
         """Actors whose id, names or aliases (any language) contain ``q``."""

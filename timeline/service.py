@@ -13,6 +13,7 @@ for the projections to reach it.
 from __future__ import annotations
 
 import gc
+import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -20,6 +21,8 @@ from events.chronicle import Chronicle, Receipt
 from events.errors import RecordError
 from timeline.projector import Projector
 from timeline.queries import Reader
+
+log = logging.getLogger(__name__)
 
 
 class ProjectionsBehind(RecordError):
@@ -50,9 +53,16 @@ class Service:
         self.projector.catch_up(until=position, saved=saved)
 
     def execute(self, command: str, *args: Any, **kwargs: Any) -> Receipt:
-        """Runs one :class:`Chronicle` command and projects it before answering."""
+        """Runs one :class:`Chronicle` command and projects it before answering. Once the
+        command returns, its events are stored: if projecting them fails (a fault in a
+        projection, a damaged read model), the failure is logged and the receipt is still
+        the answer, since an error would invite a retry that records it twice. The
+        projections stay behind (``/readyz`` shows the lag) until a catch-up succeeds."""
         receipt: Receipt = getattr(self.chronicle, command)(*args, **kwargs)
-        self.projector.catch_up(until=receipt.position)  # done already, unless projecting the group failed
+        try:
+            self.projector.catch_up(until=receipt.position)  # done already, unless projecting the group failed
+        except Exception:  # noqa: BLE001 - stored is stored; the read model catches up later
+            log.exception("stored at position %s, but projecting it failed", receipt.position)
         return receipt
 
     def settle(self, min_position: int | None) -> None:

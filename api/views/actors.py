@@ -24,7 +24,8 @@ def _missing(slug: str):
 def register(_args):
     """Register an actor under a slug (a slug can be claimed only once)."""
     receipt = service().execute("register_actor", body(), recorded_by=writer())
-    return written(receipt, url_for("actors.actor", slug=receipt.id), 201, actor=service().reader.actor(receipt.id))
+    return written(receipt, url_for("actors.actor", slug=receipt.id), 201,
+                   actor=service().reader.written_actor(receipt.id, receipt.version))
 
 
 @blp.route("")
@@ -53,7 +54,8 @@ def correct(_args, slug):
     data = body()
     receipt = service().execute("correct_actor", slug, data.get("changes"), reason=data.get("reason"),
                                 expected_version=expected_version(), recorded_by=writer())
-    return written(receipt, url_for("actors.actor", slug=slug), actor=service().reader.actor(slug))
+    return written(receipt, url_for("actors.actor", slug=slug),
+                   actor=service().reader.written_actor(slug, receipt.version))
 
 
 @blp.route("/<slug>/state")

@@ -16,7 +16,8 @@ import msgspec
 from events import vocabulary
 from events.dates import parse_when
 from events.errors import InvalidInput
-from events.values import _CLEAN, ActorDetails, DevelopmentDetails, Source
+from events.values import (_CLEAN, ATTRIBUTE, COUNTRY_CODE, LANGUAGE_TAG, SLUG, URL, WIKIDATA_ID, ActorDetails,
+                           DevelopmentDetails, Source)
 
 ALLOWED = {
     "category": vocabulary.CATEGORIES,
@@ -27,12 +28,12 @@ ALLOWED = {
 }
 _FORMATS = {
     _CLEAN: "must not contain NUL characters or unpaired surrogates",
-    "^[a-z0-9]+(?:[-_.][a-z0-9]+)*$": "must be an actor id like 'armenia' or 'united-states'",
-    "^[A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8})*$": "must be a BCP 47 language tag like 'de' or 'hy'",
-    "^https?://[^\\s\\x00\\ud800-\\udfff]+$": "must be an http(s) URL",
-    "^[a-z0-9_-]+(?:\\.[a-z0-9_-]+)*$": "must be a dotted name like 'membership.csto'",
-    "^[A-Z]{3}$": "must be an ISO 3166-1 alpha-3 country code like 'ARM'",
-    "^Q[1-9][0-9]*$": "must be a Wikidata id like 'Q399'",
+    SLUG: "must be an actor id like 'armenia' or 'united-states'",
+    LANGUAGE_TAG: "must be a BCP 47 language tag like 'de' or 'hy'",
+    URL: "must be an http(s) URL",
+    ATTRIBUTE: "must be a dotted name like 'membership.csto'",
+    COUNTRY_CODE: "must be an ISO 3166-1 alpha-3 country code like 'ARM'",
+    WIKIDATA_ID: "must be a Wikidata id like 'Q399'",
 }
 _WHERE = re.compile(r"^(?P<message>.*?)(?: - at `(?P<key>[^`]*)` in `\$(?P<mapping>[^`]*)`| - at `\$(?P<path>[^`]*)`)?$", re.S)
 _FIELD_NAMED = re.compile(r"Object (missing required|contains unknown) field `(.*)`$", re.S)

@@ -29,17 +29,25 @@ Name = text(200, 1)
 ShortText = text(500)
 LongText = text(5000)
 Tag = text(64, 1)
-SLUG = r"^[a-z0-9]+(?:[-_.][a-z0-9]+)*$"
+# The formats end with \Z, not $: Python's $ also matches before a final newline, and
+# "armenia\n" would be an actor id that no later command could name.
+SLUG = r"^[a-z0-9]+(?:[-_.][a-z0-9]+)*\Z"
+LANGUAGE_TAG = r"^[A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8})*\Z"
+URL = r"^https?://[^\s\x00\ud800-\udfff]+\Z"
+ATTRIBUTE = r"^[a-z0-9_-]+(?:\.[a-z0-9_-]+)*\Z"
+COUNTRY_CODE = r"^[A-Z]{3}\Z"
+WIKIDATA_ID = r"^Q[1-9][0-9]*\Z"
+
 Slug = Annotated[str, Meta(pattern=SLUG, max_length=64)]
 """An actor's id: lower-case letters, digits and single ``-``, ``_`` or ``.`` between them."""
-LanguageTag = Annotated[str, Meta(pattern=r"^[A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8})*$", max_length=35)]
+LanguageTag = Annotated[str, Meta(pattern=LANGUAGE_TAG, max_length=35)]
 """A BCP 47 language tag such as ``de``, ``hy`` or ``az-Latn``."""
-Url = Annotated[str, Meta(pattern=r"^https?://[^\s\x00\ud800-\udfff]+$", max_length=2000)]
+Url = Annotated[str, Meta(pattern=URL, max_length=2000)]
 EdtfText = text(100, 1)
-Attribute = Annotated[str, Meta(pattern=r"^[a-z0-9_-]+(?:\.[a-z0-9_-]+)*$", max_length=200)]
+Attribute = Annotated[str, Meta(pattern=ATTRIBUTE, max_length=200)]
 """A dotted attribute name such as ``membership.csto``."""
-CountryCode = Annotated[str, Meta(pattern=r"^[A-Z]{3}$")]
-WikidataId = Annotated[str, Meta(pattern=r"^Q[1-9][0-9]*$")]
+CountryCode = Annotated[str, Meta(pattern=COUNTRY_CODE)]
+WikidataId = Annotated[str, Meta(pattern=WIKIDATA_ID)]
 Finite = Annotated[float, Meta(ge=-sys.float_info.max, le=sys.float_info.max)]
 """A float that JSON can carry: Python's parser reads ``NaN``, ``Infinity`` and ``1e400``,
 which no JSON reader of the record could read back."""

@@ -44,7 +44,9 @@ def library_settings(url: str) -> dict[str, str]:
         return _sqlite_settings(parts.path, options)
     if parts.scheme in ("postgresql", "postgres"):
         return _postgres_settings(parts, options)
-    raise ValueError(f"TIMELINE_DATABASE_URL must start with sqlite:// or postgresql://, not {url!r}")
+    # Only the scheme is quoted: the rest of the URL may hold a password.
+    raise ValueError("TIMELINE_DATABASE_URL must start with sqlite:// or postgresql://; "
+                     f"its scheme is {parts.scheme!r}")
 
 
 def _pool_size(options: dict[str, str], default: str) -> str:

@@ -32,3 +32,11 @@ def test_a_pool_size_that_is_not_a_positive_integer_is_refused(tmp_path, size):
 def test_postgres_takes_its_pool_size_from_the_url():
     settings = library_settings("postgresql://postgres@127.0.0.1:5432/test?pool_size=7")
     assert settings["POSTGRES_POOL_SIZE"] == "7" and settings["PERSISTENCE_MODULE"] == "eventsourcing.postgres"
+
+
+@pytest.mark.parametrize("url", ["postgresql+psycopg://postgres:S3cret@127.0.0.1:5432/test", "mysql://u:S3cret@h/db",
+                                 "S3cret"])
+def test_an_unsupported_database_url_is_refused_without_quoting_its_password(url):
+    with pytest.raises(ValueError, match="must start with sqlite:// or postgresql://") as refused:
+        library_settings(url)
+    assert "S3cret" not in str(refused.value)

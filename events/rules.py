@@ -141,9 +141,9 @@ def check_changes(
     return changed
 
 
-def check_sources(sources: Iterable[Any], field: str = "sources") -> list[dict[str, Any]]:
-    """Validates further sources for a development."""
-    checked = msgspec.to_builtins(convert(list(sources), list[Source], field))
+def check_sources(sources: Any, field: str = "sources") -> list[dict[str, Any]]:
+    """Validates further sources for a development (a list of them, else refused)."""
+    checked = msgspec.to_builtins(convert(sources, list[Source], field))
     errors: dict[str, list[str]] = {}
     for i, source in enumerate(checked):
         _check_source(source, f"{field}[{i}]", errors)

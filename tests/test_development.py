@@ -364,6 +364,14 @@ def test_a_correction_cannot_link_a_development_to_itself(timeline, recorded):
     assert errors == {"changes.links": ["a development cannot link to itself"]}
 
 
+@pytest.mark.parametrize("sources", [True, 5, "AP"], ids=["true", "number", "text"])
+def test_sources_added_by_a_correction_must_be_a_list(timeline, recorded, sources):
+    """Not a crash of the import that carries them: a refusal naming the field."""
+    command = {"id": recorded, "changes": {"certainty": "reported"}, "reason": "r", "sources": sources}
+    errors = refusal(timeline.execute, [("correct_development", command)], recorded_by="bob")
+    assert list(errors) == ["sources"] and "Expected `array`" in errors["sources"][0]
+
+
 def test_a_shape_error_in_an_added_source_names_the_sources_field(timeline, recorded):
     errors = refusal(timeline.correct_development, recorded, {"certainty": "reported"}, reason="r",
                      recorded_by="bob", sources=[{"citation": "AP", "quote": "q" * 1001}])

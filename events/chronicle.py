@@ -17,6 +17,7 @@ from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 from uuid import UUID, uuid4
 
+import msgspec
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError, Notification
 from eventsourcing.utils import Environment, EnvType
@@ -167,7 +168,7 @@ class Chronicle(Application[UUID]):
             try:
                 recordings = self.save(*(e for events in pending.values() for e in events))
             except IntegrityError:  # a stream was created or moved on meanwhile
-                failures = batch.set_aside_existing()
+                failures = batch.set_aside_existing(pending)
                 if not failures:
                     try:
                         recordings = self.save(*(e for i in batch.aggregates for e in pending[i]))
@@ -492,23 +493,35 @@ class _Batch:
             self.created[aggregate.id] = (self.command, created)
         self.receipts.append((aggregate.id, Receipt(key, aggregate.version, None, created is not None)))
 
-    def set_aside_existing(self) -> dict[int, RecordError]:
-        """After a clash on save: streams this batch created that exist already with the
-        same content are set aside (the command is a no-op); other content is a
-        :class:`Conflict`, and a loaded stream that moved on is a :class:`StaleVersion`."""
+    def set_aside_existing(self, pending: dict[UUID, list[Any]]) -> dict[int, RecordError]:
+        """After a clash on save: a stream this batch created that exists already is
+        compared with the record, event by event. What the record holds already is taken
+        out of ``pending`` (its commands are no-ops), and the batch's later events on the
+        stream stay, to be saved after it: importing a recording and its sources again,
+        once the recording alone was stored, stores the sources. A recording with other
+        content, or a later event that differs from the record's, is a :class:`Conflict`;
+        a loaded stream that moved on is a :class:`StaleVersion`."""
         failures: dict[int, RecordError] = {}
         for ident, (command, stated) in self.created.items():
-            original = next(iter(self.chronicle.events.get(ident, lte=1)), None)
-            if original is None:
+            stored = list(self.chronicle.events.get(ident))
+            if not stored:
                 continue
-            if any(getattr(original, k, None) != v for k, v in stated.items()):
+            if not _same(stated, {k: getattr(stored[0], k, None) for k in stated}):
                 failures[command] = Conflict(f"{self._key(ident)} is already in the record with other content")
-            else:
-                del self.aggregates[ident]
-                current = self.chronicle.repository.get(ident).version
-                self.receipts = [
-                    (i, Receipt(r.id, current, None, False) if i == ident else r) for i, r in self.receipts
-                ]
+                continue
+            mine = pending[ident]
+            agree = next((i for i, (a, b) in enumerate(zip(stored, mine)) if i and not _same_event(a, b)),
+                         min(len(stored), len(mine)))
+            if agree < min(len(stored), len(mine)):
+                failures[self._command_of(ident, agree + 1)] = Conflict(
+                    f"{self._key(ident)} is in the record with other events since version {agree}")
+                continue
+            pending[ident] = mine[agree:]
+            kept = len(stored) if not pending[ident] else None  # a no-op answers the stream's version
+            self.receipts = [
+                (i, Receipt(r.id, kept or r.version, None, False) if i == ident and r.version <= agree else r)
+                for i, r in self.receipts
+            ]
         for ident, version in self.loaded.items():
             current = self.chronicle.repository.get(ident).version
             if current != version:
@@ -516,8 +529,27 @@ class _Batch:
                 failures[command] = StaleVersion(self._key(ident), version, current)
         return failures
 
+    def _command_of(self, ident: UUID, version: int) -> int:
+        """The batch's command that took a stream to ``version``."""
+        return next(i for i, (key, r) in enumerate(self.receipts) if key == ident and r.version >= version)
+
     def _key(self, ident: UUID) -> str:
         return next(r.id for i, r in self.receipts if i == ident)
+
+
+def _same(one: Any, other: Any) -> bool:
+    """Whether two values say the same, types included (1 is not true, as in JSON)."""
+    return msgspec.json.encode(one, order="sorted") == msgspec.json.encode(other, order="sorted")
+
+
+_WHO_AND_WHEN = {"originator_id", "originator_version", "originator_topic", "timestamp", "recorded_by"}
+
+
+def _same_event(stored: Any, made: Any) -> bool:
+    """Whether an event made again says what the stored one says (who wrote it, and
+    when, do not count)."""
+    said = [{k: v for k, v in vars(event).items() if k not in _WHO_AND_WHEN} for event in (stored, made)]
+    return type(stored) is type(made) and _same(*said)
 
 
 def _required(args: Mapping[str, Any], field: str) -> Any:

@@ -504,6 +504,51 @@ def test_recording_other_content_under_a_taken_id_is_a_conflict(timeline):
     assert timeline.development(ident).title == development()["title"]
 
 
+def later_commands(ident: str, citation: str = "AP, 20 September 2023") -> list[tuple[str, dict[str, Any]]]:
+    """A recording with a source added and a correction, as an import file has them."""
+    return [("record_development", development(id=ident)),
+            ("add_source", {"id": ident, "source": {"citation": citation}}),
+            ("correct_development", {"id": ident, "changes": {"certainty": "reported"}, "reason": "one outlet"})]
+
+
+def test_later_commands_on_a_recording_stored_already_are_stored_after_it(timeline):
+    """Importing a recording with its later events, once the recording alone is in the
+    record (an earlier import, a retry), stores the later events: they were dropped
+    with the recording's no-op, and counted as already present."""
+    ident = str(uuid.uuid4())
+    timeline.record_development(development(id=ident), recorded_by="importer")
+    before = log_length(timeline)
+    receipts = timeline.execute(later_commands(ident), recorded_by="importer")
+    assert receipts == [Receipt(ident, 1, None, False), Receipt(ident, 2, before + 1, False),
+                        Receipt(ident, 3, before + 2, False)]
+    stated = timeline.development(ident)
+    assert stated.version == 3 and stated.certainty == "reported"
+    assert stated.sources == [{"citation": "Reuters, 19 September 2023"}, {"citation": "AP, 20 September 2023"}]
+
+    again = timeline.execute(later_commands(ident), recorded_by="someone else")  # all of it there: no-ops
+    assert again == [Receipt(ident, 3, None, False)] * 3 and log_length(timeline) == before + 2
+
+
+def test_later_commands_that_differ_from_the_record_are_a_conflict(timeline):
+    ident = str(uuid.uuid4())
+    timeline.execute(later_commands(ident)[:2], recorded_by="importer")
+    length = log_length(timeline)
+    with pytest.raises(BatchRejected) as caught:
+        timeline.execute(later_commands(ident, citation="TASS"), recorded_by="importer")
+    assert list(caught.value.failures) == [1]  # the source added: the record has another one
+    assert "is in the record with other events since version 1" in str(caught.value.failures[1])
+    assert log_length(timeline) == length
+
+
+def test_recording_again_with_true_for_a_stored_1_is_a_conflict(timeline):
+    """1 and true are different values (JSON tells them apart); the record keeps what was sent."""
+    ident = str(uuid.uuid4())
+    effect = {"actor": "armenia", "attribute": "membership.csto", "value": 1}
+    timeline.record_development(development(id=ident, effects=[effect]), recorded_by="importer")
+    with pytest.raises(Conflict, match="already in the record with other content"):
+        timeline.record_development(development(id=ident, effects=[{**effect, "value": True}]), recorded_by="x")
+
+
 # --- batches ------------------------------------------------------------------------
 
 

@@ -76,6 +76,22 @@ def create_app(settings: dict[str, Any] | None = None) -> Flask:
     app.register_error_handler(PreconditionMissing, lambda _: precondition_required())
 
     @app.before_request
+    def readable_url():
+        """Query and path values are text the store can take, as a body's are: a query
+        string that is not UTF-8 cannot be read at all, and a NUL ends a pattern for
+        SQLite (``q=%00`` matched everything) and is refused by PostgreSQL."""
+        try:
+            values = [*request.args.items(multi=True), *(request.view_args or {}).items()]
+        except UnicodeDecodeError:
+            return problems.problem(400, "Bad request", "the query string is not UTF-8",
+                                    errors={"query": ["is not UTF-8"]})
+        for name, value in values:
+            if "\x00" in name or "\x00" in str(value):
+                return problems.problem(400, "Bad request", f"{name!r} must not contain NUL characters",
+                                        errors={name: ["must not contain NUL characters"]})
+        return None
+
+    @app.before_request
     def json_only():
         """A body must be JSON (415) that the parser can read (400): nesting near
         Python's recursion limit or an integer of more than 4300 digits would otherwise

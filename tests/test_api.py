@@ -858,6 +858,26 @@ def test_integers_beyond_64_bits_are_not_server_errors(api: Api, path: str):
     assert response.status_code in (200, 400, 404)
 
 
+@pytest.mark.parametrize(("path", "field"), [
+    (f"{TIMELINE}?q=%00", "q"),
+    (f"{TIMELINE}?q=arm%00enien", "q"),
+    (f"{TIMELINE}?actor=%00", "actor"),
+    (f"{TIMELINE}?tag=%00", "tag"),
+    ("/api/v1/actors?q=%00", "q"),
+    ("/api/v1/actors/%00/state", "slug"),
+    ("/api/v1/developments/%00", "ident"),
+], ids=["free-text", "free-text-inside", "actor", "tag", "actor-search", "actor-path", "development-path"])
+def test_a_nul_in_a_query_or_path_value_is_a_bad_request(api: Api, path: str, field: str):
+    """Not every development (SQLite's LIKE ended the pattern at the NUL) nor a 503
+    (PostgreSQL refuses NUL in text)."""
+    assert_problem(api.get(path), 400, field)
+
+
+def test_a_query_string_that_is_not_utf8_is_a_bad_request(api: Api):
+    response = api.get(TIMELINE, environ_overrides={"QUERY_STRING": "q=\xe9"})
+    assert_problem(response, 400, "query")
+
+
 def test_actor_state_on_the_first_day_of_the_calendar(api: Api):
     response = api.get("/api/v1/actors/armenia/state?at=0001-01-01")
     assert response.status_code == 200 and response.get_json()["attributes"] == {}

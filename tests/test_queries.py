@@ -231,6 +231,27 @@ def test_a_correction_just_before_the_first_page_is_read_shows_on_it(store, monk
     assert [item["title"] for item in following.items] == ["Day 3"] and following.next_cursor is None
 
 
+def test_a_correction_between_the_text_index_and_the_page_does_not_empty_the_page(store, monkeypatch):
+    """Free text reads the versions the text index finds, then the page: both in one
+    state of the store, so a correction landing between them leaves the page as the
+    record stood when the search began (read apart, the version found was superseded
+    before the page was read, and the page was empty)."""
+    ident = store.record(title="Zebrafisch gesichtet", when="1990-02-01")
+    before = store.position()
+    read = store.reader._select
+
+    def corrected_after_the_first(statement: str, params: Any = (), **options: Any) -> Any:
+        monkeypatch.setattr(store.reader, "_select", read)
+        rows = read(statement, params, **options)
+        store.write("correct_development", ident, {"title": "Zebrafisch gesichtet, bestätigt"}, reason="wording")
+        return rows
+
+    monkeypatch.setattr(store.reader, "_select", corrected_after_the_first)
+    page = store.page(q="zebrafisch")
+    assert [item["title"] for item in page.items] == ["Zebrafisch gesichtet"] and page.as_of == before
+    assert [item["title"] for item in store.page(q="zebrafisch").items] == ["Zebrafisch gesichtet, bestätigt"]
+
+
 @pytest.mark.parametrize("cursor", [
     "garbage",
     "%%%",

@@ -140,6 +140,12 @@ class Reader:
     # Developments
 
     def timeline(self, query: TimelineQuery) -> Page:
+        if query.q:  # free text may read the text index first: both statements read one state
+            with self._one_snapshot():
+                return self._timeline(query)
+        return self._timeline(query)
+
+    def _timeline(self, query: TimelineQuery) -> Page:
         after, as_of = _decode_cursor(query.cursor) if query.cursor else (None, query.as_of)
         now = query.cursor is None and as_of is None
         statement, params = self._pinned(*self._page_statement(query, as_of, now, after), now)

@@ -5,7 +5,7 @@ relations, involvement) and actor search. Every test runs on SQLite and PostgreS
 from __future__ import annotations
 
 import base64
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
 import pytest
@@ -250,6 +250,21 @@ def test_a_correction_between_the_text_index_and_the_page_does_not_empty_the_pag
     page = store.page(q="zebrafisch")
     assert [item["title"] for item in page.items] == ["Zebrafisch gesichtet"] and page.as_of == before
     assert [item["title"] for item in store.page(q="zebrafisch").items] == ["Zebrafisch gesichtet, bestätigt"]
+
+
+@pytest.mark.parametrize("beyond", [10**6, "2999-01-01T00:00:00Z"], ids=["position", "timestamp"])
+def test_a_record_time_beyond_the_end_is_pinned_as_the_record_now(store, september, beyond):
+    """Pinned as given, the pages after the first showed what was written meanwhile."""
+    first = store.page(limit=2, as_of=parse_as_of(beyond))
+    now = store.position() if isinstance(beyond, int) else datetime.now(timezone.utc).isoformat()
+    assert first.as_of <= now
+    store.write("correct_development", september["E"], {"when": "2023-08-01", "title": "Moved"}, reason="wrong day")
+    ids, cursor = [item["id"] for item in first.items], first.next_cursor
+    while cursor:
+        page = store.page(limit=2, cursor=cursor)
+        ids += [item["id"] for item in page.items]
+        cursor = page.next_cursor
+    assert letters(september, ids) == ASCENDING
 
 
 @pytest.mark.parametrize("cursor", [

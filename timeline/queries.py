@@ -146,7 +146,7 @@ class Reader:
         return self._timeline(query)
 
     def _timeline(self, query: TimelineQuery) -> Page:
-        after, as_of = _decode_cursor(query.cursor) if query.cursor else (None, query.as_of)
+        after, as_of = _decode_cursor(query.cursor) if query.cursor else (None, self._at_most_now(query.as_of))
         now = query.cursor is None and as_of is None
         statement, params = self._pinned(*self._page_statement(query, as_of, now, after), now)
         rows = self._select(statement, params, plan_each_time=bool(query.q))
@@ -159,6 +159,15 @@ class Reader:
             last = rows[-1]
             cursor = _encode_cursor([last["earliest"], last["latest"], last["first_position"]], as_of)
         return Page([row["doc"] for row in rows], cursor, as_of)
+
+    def _at_most_now(self, as_of: AsOf) -> AsOf:
+        """A record time beyond the record's end is the record now, and the cursor pins
+        it as such: pinned beyond the end, later pages showed writes made meanwhile."""
+        if isinstance(as_of, int):
+            return min(as_of, self.projector.position())
+        if isinstance(as_of, str):
+            return min(as_of, datetime.now(timezone.utc).isoformat(timespec="microseconds"))
+        return as_of
 
     def _pinned(self, statement: str, params: list[Any], now: bool) -> tuple[str, list[Any]]:
         """A statement of the current record (``now``) with the table ``reached`` in front:

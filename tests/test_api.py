@@ -344,6 +344,17 @@ def test_actor_timeline_stays_the_timeline_of_that_actor(api: Api):
     assert items and all("armenia" in [a["actor"] for a in item["actors"]] for item in items)
 
 
+@pytest.mark.parametrize("role", ["initiator", "participant", "target"])
+def test_on_an_actors_timeline_role_is_that_actors_role_when_other_actors_narrow_it(api: Api, role: str):
+    """It was checked on the other actors' rows instead (in the seed Russia is a target
+    beside Armenia once, and Armenia never beside Russia)."""
+    items = api.items(f"actor=russia&role={role}", "/api/v1/actors/armenia/timeline")
+    expected = [item["id"] for item in api.items("actor=russia", "/api/v1/actors/armenia/timeline")
+                if {"actor": "armenia", "role": role} in item["actors"]]
+    assert [item["id"] for item in items] == expected
+    assert bool(items) == (role != "target")
+
+
 # Developments
 
 

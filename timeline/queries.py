@@ -213,10 +213,13 @@ class Reader:
         # else free text); else the timeline order.
         walks: list[_Where] = []
         candidates: tuple[str, list[Any]] | None = None
-        role = ("a.role = ?", query.role) if query.role else ("a.first_role = 1",)
+        # On an actor's own timeline (``involving``) the role is that actor's, also when
+        # other actors narrow it; else it is the role of the actors asked for.
+        walked_role = query.role if query.involving is None or query.actors == [query.involving] else None
+        role = ("a.role = ?", walked_role) if walked_role else ("a.first_role = 1",)
         if len(query.actors) > WALKED_ACTORS:
             found = _Where().add(f"a.actor IN ({_marks(query.actors)})", *query.actors)
-            if query.role:
+            if walked_role:
                 found.add(*role)
             found.extend(own)
             candidates = f"SELECT DISTINCT a.position_from FROM {{actors}} a WHERE {found}", found.params
@@ -226,8 +229,11 @@ class Reader:
             where.add("EXISTS (SELECT 1 FROM {actors} r WHERE r.first_position = v.first_position "
                       "AND r.position_from = v.position_from AND r.role = ?)", query.role)
         if query.involving:
-            where.add("EXISTS (SELECT 1 FROM {actors} i WHERE i.first_position = v.first_position "
-                      "AND i.position_from = v.position_from AND i.actor = ?)", query.involving)
+            involved = _Where(["i.actor = ?"], [query.involving])
+            if query.role and not walked_role:
+                involved.add("i.role = ?", query.role)
+            where.add(f"EXISTS (SELECT 1 FROM {{actors}} i WHERE i.first_position = v.first_position "
+                      f"AND i.position_from = v.position_from AND {involved})", *involved.params)
         for column, values in (("category", query.categories), ("certainty", query.certainties)):
             if values:
                 where.add(f"v.{column} IN ({_marks(values)})", *values)

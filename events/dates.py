@@ -85,6 +85,8 @@ def _parse_season(text: str) -> FuzzyDate | None:
         return None
     year, (first_month, last_month) = int(match[1]), _SEASONS[int(match[2])]
     last_year = year + 1 if last_month < first_month else year
+    if last_year > 9999:
+        raise ValueError(f"{text!r} runs into the year 10000; years run from 0001 to 9999")
     first = date(year, first_month, 1)
     last = date(last_year, last_month, calendar.monthrange(last_year, last_month)[1])
     return FuzzyDate(text, first.isoformat(), last.isoformat(), "season", match[3] is not None)
@@ -114,10 +116,16 @@ def _parse_iso(text: str) -> FuzzyDate | None:
 
 
 def _parse_composite(text: str) -> FuzzyDate | None:
-    """An interval (``A/B``) or a one-of range (``[A..B]``, ``[A,B]``) of plain ISO
-    dates, the common fuzzy forms, without the slow general parser; None otherwise."""
+    """An interval (``A/B``) of plain ISO dates or seasons, or a one-of range (``[A..B]``,
+    ``[A,B]``) of plain ISO dates, the common fuzzy forms, without the slow general
+    parser; None otherwise.
+
+    Seasons at either end of an interval are read here, not by edtf, which ends winter
+    in December: ``2023-22/2023-24`` must end on the last day of ``2023-24`` as given
+    alone (February 2024). edtf refuses seasons in sets and ranges, and so does this
+    module: they are left to it."""
     if text.count("/") == 1:
-        start, end = (_parse_iso(part) for part in text.split("/"))
+        start, end = (_parse_iso(part) or _parse_season(part) for part in text.split("/"))
         if start and end:
             return _bounded(text, [start, end], "interval")
     elif text.startswith("[") and text.endswith("]") and not text.startswith("[..") and not text.endswith("..]"):

@@ -49,6 +49,14 @@ VALID = [
     pytest.param("2023-21", "2023-03-01", "2023-05-31", "season", False, id="spring"),
     pytest.param("2023-22", "2023-06-01", "2023-08-31", "season", False, id="summer"),
     pytest.param("2023-23", "2023-09-01", "2023-11-30", "season", False, id="autumn"),
+    pytest.param("2023-24", "2023-12-01", "2024-02-29", "season", False, id="winter-into-leap-february"),
+    pytest.param("2022-24~", "2022-12-01", "2023-02-28", "season", True, id="approximate-winter"),
+    pytest.param("2023-22/2023-24", "2023-06-01", "2024-02-29", "interval", False, id="summer-to-winter"),
+    pytest.param("2023-09/2023-24", "2023-09-01", "2024-02-29", "interval", False, id="month-to-winter"),
+    pytest.param("2023-22/2023-24~", "2023-06-01", "2024-02-29", "interval", True, id="to-approximate-winter"),
+    pytest.param("2023-24/2023-24", "2023-12-01", "2024-02-29", "interval", False, id="winter-to-winter"),
+    pytest.param("2022-24/2023-21", "2022-12-01", "2023-05-31", "interval", False, id="winter-to-spring"),
+    pytest.param("2023-24?/2024-06", "2023-12-01", "2024-06-30", "interval", True, id="uncertain-winter-to-month"),
     pytest.param("202X", "2020-01-01", "2029-12-31", "decade", False, id="decade"),
     pytest.param("202X~", "2020-01-01", "2029-12-31", "decade", True, id="approximate-decade"),
     pytest.param("[2020..2029]", "2020-01-01", "2029-12-31", "decade", False, id="decade-as-range"),
@@ -101,6 +109,31 @@ def test_winter_stands_for_three_months_like_the_other_seasons():
     assert days(winter) >= 89
 
 
+SEASONS = ["2023-21", "2023-22", "2023-23", "2023-24", "2023-24~"]
+
+
+@pytest.mark.parametrize("season", SEASONS, ids=["spring", "summer", "autumn", "winter", "approximate-winter"])
+def test_a_season_ending_an_interval_ends_where_the_season_alone_ends(season):
+    assert parse_when(f"2023-01/{season}").latest == parse_when(season).latest
+
+
+@pytest.mark.parametrize("season", SEASONS, ids=["spring", "summer", "autumn", "winter", "approximate-winter"])
+def test_a_season_starting_an_interval_starts_and_ends_as_the_season_alone(season):
+    """An interval from a season to itself covers the season, and no more or less."""
+    alone, interval = parse_when(season), parse_when(f"{season}/{season}")
+    assert (interval.earliest, interval.latest) == (alone.earliest, alone.latest)
+    assert interval.qualified == alone.qualified
+
+
+@pytest.mark.parametrize(
+    "value", ["[2023-21..2023-24]", "[2023-21,2023-24]", "{2023-21,2023-24}", "[2023-24]"],
+    ids=["range", "one-of-set", "all-of-set", "one-member"],
+)
+def test_seasons_in_sets_and_ranges_are_refused_not_given_edtf_bounds(value):
+    """edtf refuses them; were they read, winter would have to end in February, as above."""
+    assert "is not a valid EDTF date" in refusal(value)
+
+
 # --- refused dates -----------------------------------------------------------------
 
 INVALID = [
@@ -124,6 +157,8 @@ INVALID = [
     pytest.param("[2023-09-01..]", "has an open or unknown end", id="range-open-end"),
     pytest.param("0000", "year 0000 is not supported", id="year-0000"),
     pytest.param("0000-01-01", "year 0000 is not supported", id="day-in-year-0000"),
+    pytest.param("9999-24", "'9999-24' runs into the year 10000", id="winter-9999"),
+    pytest.param("9999-22/9999-24", "'9999-24' runs into the year 10000", id="interval-to-winter-9999"),
     pytest.param("2" * (MAX_LENGTH + 1), f"at most {MAX_LENGTH} characters", id="too-long"),
     pytest.param("2023-09-19T10:00", "is not a valid EDTF date", id="with-time"),
     pytest.param("2023-9-5", "is not a valid EDTF date", id="unpadded"),

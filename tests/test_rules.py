@@ -123,8 +123,10 @@ def test_a_client_chosen_id_is_normalised():
         ("2023-09-11/2023-09-20", "2023-09-11", "2023-09-20", "interval", False),
         ("2023-23", "2023-09-01", "2023-11-30", "season", False),
         ("202X", "2020-01-01", "2029-12-31", "decade", False),
+        ("2023-22/2023-24", "2023-06-01", "2024-02-29", "interval", False),
     ],
-    ids=["month", "year", "approximate", "approximate-month", "range", "interval", "season", "decade"],
+    ids=["month", "year", "approximate", "approximate-month", "range", "interval", "season", "decade",
+         "interval-to-winter"],
 )
 def test_when_derives_earliest_latest_precision_qualified(when, earliest, latest, precision, qualified):
     payload = check_development(development(when=when), is_registered)

@@ -133,12 +133,23 @@ def check_changes(
         merged = check_development({**stated, **changes}, is_registered)
     except InvalidInput as error:
         raise InvalidInput({f"changes.{k}": v for k, v in error.errors.items()}) from None
-    changed = {k: merged.get(k) for k in changes if merged.get(k) != current.get(k)}
+    changed = {k: merged.get(k) for k in changes if not same(merged.get(k), current.get(k))}
     if "when" in changed:
         changed.update({k: merged[k] for k in ("earliest", "latest", "precision", "qualified")})
     if not changed:
         raise InvalidInput.of("changes", "the correction changes nothing")
     return changed
+
+
+def same(a: Any, b: Any) -> bool:
+    """Whether two plain-data values would be recorded as the same JSON (``True`` is not ``1``)."""
+    # Python's == holds 1 == 1.0 == True, also inside lists and dicts, so a correction of
+    # an effect from 1 to true passed for "no change". Comparing JSON encodings tells bool
+    # from number, and also 1 from 1.0: JSON itself has one number type, but the record
+    # keeps the difference (msgspec decodes 1.0 as a float, and it is shown as 1.0), so a
+    # correction from 1 to 1.0 changes what is stored and is not refused as changing
+    # nothing. Keys are sorted, so the order of a mapping's keys does not count.
+    return msgspec.json.encode(a, order="sorted") == msgspec.json.encode(b, order="sorted")
 
 
 def check_sources(sources: Any, field: str = "sources") -> list[dict[str, Any]]:

@@ -299,6 +299,18 @@ def test_a_qualifier_correction_stores_the_new_qualification(timeline, recorded)
     assert changes["qualified"] is True and changes["precision"] == "day"
 
 
+@pytest.mark.parametrize(("before", "after"), [(1, True), (False, 0)], ids=["1-to-true", "false-to-0"])
+def test_a_correction_of_an_effect_value_from_number_to_bool_is_stored(timeline, before, after):
+    """1 == True in Python, but the record holds JSON: the correction changes it."""
+    effects = [{"actor": "armenia", "attribute": "membership.csto", "value": before}]
+    ident = timeline.record_development(development(effects=effects), recorded_by="alice").id
+    corrected = [{**effects[0], "value": after}]
+    timeline.correct_development(ident, {"effects": corrected}, reason="a flag, not a count", recorded_by="bob")
+    assert last_event(timeline, ident).changes == {"effects": corrected}
+    value = timeline.development(ident).effects[0]["value"]
+    assert value == after and type(value) is type(after)
+
+
 def test_a_correction_is_validated_against_the_whole_merged_development(timeline, recorded):
     """Only the corrected field is sent; the rest comes from the record and still passes."""
     timeline.correct_development(

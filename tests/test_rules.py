@@ -10,7 +10,7 @@ import pytest
 
 from events import vocabulary
 from events.errors import InvalidInput
-from events.rules import check_changes, check_development, check_reason, check_sources
+from events.rules import check_changes, check_development, check_reason, check_sources, same
 
 REGISTERED = {"armenia", "azerbaijan", "russia"}
 DROP = object()
@@ -462,6 +462,44 @@ def test_a_correction_is_checked_against_the_whole_merged_development(current):
 
 def test_a_correction_may_clear_an_optional_field(current):
     assert check_changes(current, {"summary": None}, is_registered) == {"summary": None}
+
+
+def effect(value: Any) -> list[dict[str, Any]]:
+    return [{"actor": "armenia", "attribute": "membership.csto", "value": value}]
+
+
+@pytest.mark.parametrize(
+    ("before", "after"),
+    [(1, True), (True, 1), (0, False), (False, 0), (1.0, True), (1, 1.0), (1.0, 1), (0, None), ("1", 1)],
+    ids=["1-to-true", "true-to-1", "0-to-false", "false-to-0", "1.0-to-true", "1-to-1.0", "1.0-to-1", "0-to-null",
+         "text-to-number"],
+)
+def test_a_correction_of_an_effect_value_to_another_type_is_a_change(current, before, after):
+    """Python holds 1 == 1.0 == True; the record, which is JSON, does not."""
+    recorded = {**current, "effects": effect(before)}
+    changed = check_changes(recorded, {"effects": effect(after)}, is_registered)
+    assert changed == {"effects": effect(after)}
+    assert type(changed["effects"][0]["value"]) is type(after)
+
+
+@pytest.mark.parametrize("value", [1, 1.0, True, False, 0, None, "member"])
+def test_a_correction_to_the_same_effect_value_changes_nothing(current, value):
+    errors = changes_errors({**current, "effects": effect(value)}, {"effects": effect(value)})
+    assert errors == {"changes": ["the correction changes nothing"]}
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "expected"),
+    [
+        (1, 1, True), (True, True, True), (None, None, True), ("a", "a", True), (1.5, 1.5, True),
+        (1, True, False), (0, False, False), (1.0, True, False), (1, 1.0, False), (None, False, False),
+        ("1", 1, False), ([1], [True], False), ({"value": 1}, {"value": True}, False),
+        ({"a": 1, "b": 2}, {"b": 2, "a": 1}, True), ([1, 2], [2, 1], False),
+    ],
+)
+def test_same_tells_bool_from_number_at_any_depth(a, b, expected):
+    assert same(a, b) is expected
+    assert same(b, a) is expected
 
 
 def test_a_correction_that_refers_to_itself_is_refused_when_the_id_is_known(current):

@@ -207,6 +207,14 @@ def _check_fields(payload: dict[str, Any], errors: dict[str, list[str]]) -> None
         if key in seen:
             errors.setdefault(f"actors[{i}]", []).append(f"{key[0]} is already listed as {key[1]}")
         seen.add(key)
+    first_set: dict[tuple[str, str], int] = {}
+    for i, change in enumerate(payload.get("effects", ())):
+        key = (change["actor"], change["attribute"])
+        if key in first_set:  # two values for one attribute: which would hold from the date on?
+            errors.setdefault(f"effects[{i}]", []).append(
+                f"{key[1]} of {key[0]} is already set by effects[{first_set[key]}]; give it one value"
+            )
+        first_set.setdefault(key, i)
     if payload.get("id") in {link["development"] for link in payload.get("links", ())}:
         errors.setdefault("links", []).append("a development cannot link to itself")
 

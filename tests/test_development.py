@@ -253,6 +253,15 @@ def test_an_unregistered_actor_is_refused(timeline, overrides, field):
     assert log_length(timeline) == before
 
 
+def test_contradictory_effects_are_refused_and_store_nothing(timeline):
+    before = log_length(timeline)
+    effects = [{"actor": "armenia", "attribute": "membership.csto", "value": "member"},
+               {"actor": "armenia", "attribute": "membership.csto", "value": "withdrawn"}]
+    errors = refusal(timeline.record_development, development(effects=effects), recorded_by="alice")
+    assert errors == {"effects[1]": ["membership.csto of armenia is already set by effects[0]; give it one value"]}
+    assert log_length(timeline) == before
+
+
 def test_an_invalid_development_stores_nothing(timeline):
     before = log_length(timeline)
     errors = refusal(timeline.record_development, development(title=" "), recorded_by="alice")
@@ -334,6 +343,10 @@ def test_a_correction_is_validated_against_the_whole_merged_development(timeline
                      "'narnia' is not a registered actor", id="unregistered-actor"),
         pytest.param({"actors": [{"actor": "armenia", "role": "target"}, {"actor": "armenia", "role": "target"}]},
                      "changes.actors[1]", "armenia is already listed as target", id="duplicate-actor"),
+        pytest.param({"effects": [{"actor": "armenia", "attribute": "membership.csto", "value": "member"},
+                                  {"actor": "armenia", "attribute": "membership.csto", "value": "withdrawn"}]},
+                     "changes.effects[1]", "membership.csto of armenia is already set by effects[0]",
+                     id="contradictory-effects"),
         pytest.param({"earliest": "2023-01-01"}, "changes.earliest", "is not a known field", id="derived"),
         pytest.param({"recorded_by": "mallory"}, "changes.recorded_by", "is not a known field", id="recorded-by"),
     ],

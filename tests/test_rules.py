@@ -378,6 +378,22 @@ BAD = [
     bad("surrogate-in-location-name", {"location": {"name": "\udfff"}}, "location.name", "unpaired surrogates"),
     bad("nul-in-effect-value", {"effects": [{"actor": "armenia", "attribute": "m", "value": "\x00"}]},
         "effects[0].value", "must not contain NUL characters"),
+    # effects: one value per (actor, attribute)
+    bad("effect-attribute-twice",
+        {"effects": [{"actor": "armenia", "attribute": "membership.csto", "value": "member"},
+                     {"actor": "armenia", "attribute": "membership.csto", "value": "withdrawn"}]},
+        "effects[1]", "membership.csto of armenia is already set by effects[0]"),
+    bad("effect-attribute-twice-same-value",
+        {"effects": [{"actor": "armenia", "attribute": "membership.csto", "value": True}] * 2},
+        "effects[1]", "membership.csto of armenia is already set by effects[0]"),
+    bad("effect-attribute-set-and-ended",
+        {"effects": [{"actor": "armenia", "attribute": "membership.csto", "value": "member"},
+                     {"actor": "russia", "attribute": "membership.csto", "value": "member"},
+                     {"actor": "armenia", "attribute": "membership.csto", "value": None}]},
+        "effects[2]", "membership.csto of armenia is already set by effects[0]"),
+    bad("effect-1-and-true", {"effects": [{"actor": "armenia", "attribute": "m", "value": 1},
+                                          {"actor": "armenia", "attribute": "m", "value": True}]},
+        "effects[1]", "m of armenia is already set by effects[0]"),
 ]
 
 
@@ -386,6 +402,23 @@ def test_bad_input_is_refused_naming_the_field_with_a_clear_message(overrides, f
     errors = errors_of(development(**overrides))
     assert list(errors) == [field], f"expected only {field!r} to be named, got {errors}"
     assert any(fragment in message for message in errors[field]), errors[field]
+
+
+def test_an_attribute_repeated_three_times_names_each_repeat_and_the_first():
+    errors = errors_of(development(effects=[{"actor": "armenia", "attribute": "m", "value": v} for v in "abc"]))
+    assert errors == {
+        "effects[1]": ["m of armenia is already set by effects[0]; give it one value"],
+        "effects[2]": ["m of armenia is already set by effects[0]; give it one value"],
+    }
+
+
+def test_one_attribute_of_several_actors_and_several_attributes_of_one_actor_are_accepted():
+    effects = [
+        {"actor": "armenia", "attribute": "membership.csto", "value": "withdrawn"},
+        {"actor": "russia", "attribute": "membership.csto", "value": "member"},
+        {"actor": "armenia", "attribute": "membership.eu", "value": "candidate"},
+    ]
+    assert check_development(development(effects=effects), is_registered)["effects"] == effects
 
 
 def test_the_category_message_lists_every_allowed_value():
@@ -528,6 +561,9 @@ def test_a_correction_that_refers_to_itself_is_refused_when_the_id_is_known(curr
                      "'narnia' is not a registered actor", id="unregistered-actor"),
         pytest.param({"effects": [{"actor": "narnia", "attribute": "m", "value": 1}]}, "changes.effects[0].actor",
                      "'narnia' is not a registered actor", id="unregistered-effect-actor"),
+        pytest.param({"effects": [{"actor": "armenia", "attribute": "m", "value": 1},
+                                  {"actor": "armenia", "attribute": "m", "value": 2}]}, "changes.effects[1]",
+                     "m of armenia is already set by effects[0]", id="effect-attribute-twice"),
         pytest.param({"earliest": "2000-01-01"}, "changes.earliest", "is not a known field", id="derived-field"),
         pytest.param({"recorded_by": "mallory"}, "changes.recorded_by", "is not a known field", id="recorded-by"),
         pytest.param({"retracted": True}, "changes.retracted", "is not a known field", id="retracted"),

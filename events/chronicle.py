@@ -17,7 +17,6 @@ from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 from uuid import UUID, uuid4
 
-import msgspec
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError, Notification
 from eventsourcing.utils import Environment, EnvType
@@ -506,7 +505,7 @@ class _Batch:
             stored = list(self.chronicle.events.get(ident))
             if not stored:
                 continue
-            if not _same(stated, {k: getattr(stored[0], k, None) for k in stated}):
+            if not rules.same(stated, {k: getattr(stored[0], k, None) for k in stated}):
                 failures[command] = Conflict(f"{self._key(ident)} is already in the record with other content")
                 continue
             mine = pending[ident]
@@ -537,11 +536,6 @@ class _Batch:
         return next(r.id for i, r in self.receipts if i == ident)
 
 
-def _same(one: Any, other: Any) -> bool:
-    """Whether two values say the same, types included (1 is not true, as in JSON)."""
-    return msgspec.json.encode(one, order="sorted") == msgspec.json.encode(other, order="sorted")
-
-
 _WHO_AND_WHEN = {"originator_id", "originator_version", "originator_topic", "timestamp", "recorded_by"}
 
 
@@ -549,7 +543,7 @@ def _same_event(stored: Any, made: Any) -> bool:
     """Whether an event made again says what the stored one says (who wrote it, and
     when, do not count)."""
     said = [{k: v for k, v in vars(event).items() if k not in _WHO_AND_WHEN} for event in (stored, made)]
-    return type(stored) is type(made) and _same(*said)
+    return type(stored) is type(made) and rules.same(*said)
 
 
 def _required(args: Mapping[str, Any], field: str) -> Any:

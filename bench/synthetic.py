@@ -57,10 +57,18 @@ def development(rng: random.Random, i: int) -> dict:
         "certainty": rng.choice(CERTAINTIES),
         "actors": [{"actor": actor_slug(a), "role": rng.choice(ROLES)} for a in actors],
         "sources": [{"citation": "Synthetic source", "quote": "A short verbatim quote.", "locator": "p. 1"}],
-        "effects": [{"actor": actor_slug(rng.choice(actors)), "attribute": f"attr.{rng.randint(0, 20)}",
-                     "value": rng.choice(["a", "b", None])} for _ in range(rng.randint(1, 3))],
+        "effects": effects(rng, actors),
         "tags": ["synthetic"],
     }
+
+
+def effects(rng: random.Random, actors: list[int]) -> list[dict]:
+    """1-3 effects, each (actor, attribute) once: a development may not set one twice."""
+    drawn: dict[tuple[str, str], object] = {}
+    for _ in range(rng.randint(1, 3)):
+        key = (actor_slug(rng.choice(actors)), f"attr.{rng.randint(0, 20)}")
+        drawn.setdefault(key, rng.choice(["a", "b", None]))
+    return [{"actor": actor, "attribute": attribute, "value": value} for (actor, attribute), value in drawn.items()]
 
 
 def development_commands(n: int, seed: int = 1) -> Iterator[dict]:

@@ -433,7 +433,7 @@ class _Batch:
             merged = rules.check_actor({**stated, **changes, "id": actor.slug})
         except InvalidInput as error:
             raise InvalidInput({f"changes.{k}": v for k, v in error.errors.items()}) from None
-        changed = {k: merged[k] for k in changes if merged[k] != getattr(actor, k)}
+        changed = {k: merged[k] for k in changes if not rules.same(merged[k], getattr(actor, k))}
         if not changed:
             raise InvalidInput.of("changes", "the correction changes nothing")
         actor.correct(changed, rules.check_reason(args.get("reason")), self.recorded_by)

@@ -43,8 +43,8 @@ def from_http_exception(error: HTTPException) -> Response:
             headers[key] = value
     status = error.code or 500
     messages = data.get("messages") or {}
-    if status == 422 and isinstance(messages, dict) and set(messages) & {"query", "querystring"}:
-        status = 400  # a malformed query string is a bad request, not an unprocessable entity
+    if status == 422 and isinstance(messages, dict) and set(messages) & {"query", "querystring", "headers"}:
+        status = 400  # a malformed query string or header is a bad request, not an unprocessable entity
     if status == 429:
         headers["Retry-After"] = str(_retry_after())
     if status in (400, 422) and errors:

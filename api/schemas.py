@@ -162,8 +162,20 @@ class ActorSearch(Schema):
     limit = fields.Integer(load_default=100, validate=validate.Range(1, 500))
 
 
-class EventArgs(Schema):
-    after = fields.Integer(load_default=0, validate=validate.Range(min=0, max=2**63 - 1))
+POSITION = validate.Range(min=0, max=2**63 - 1)
+"""A log position: what the store's signed 64-bit integers hold."""
+
+
+class StreamArgs(Schema):
+    after = fields.Integer(load_default=0, validate=POSITION)
+
+
+class StreamHeaders(Schema):
+    last_event_id = fields.Integer(data_key="Last-Event-ID", validate=POSITION,
+                                   metadata={"description": "The last id received; wins over after"})
+
+
+class EventArgs(StreamArgs):
     limit = fields.Integer(load_default=100, validate=validate.Range(1, 1000))
     type = fields.List(Str(), metadata={"description": "Event types, e.g. timeline:Development.Retracted"})
 

@@ -733,6 +733,48 @@ def test_events_type_filter(api: Api):
     assert api.get("/api/v1/events?type=timeline:Nothing").get_json()["items"] == []
 
 
+STREAM = "/api/v1/events/stream"
+
+
+def test_head_requests_do_not_keep_stream_slots(make_api):
+    """A HEAD never runs the stream's generator; its slot must come back all the same,
+    or a few HEADs (a link checker, ``curl -I``) lock every client out of the stream."""
+    api = make_api(seed=False, MAX_STREAMS=2)
+    for _ in range(2 + 1):
+        head = api.client.head(STREAM, buffered=True)  # read and closed, as a server does
+        assert head.status_code == 200 and head.mimetype == "text/event-stream"
+    opened = [api.get(STREAM) for _ in range(2 + 1)]
+    try:
+        assert [r.status_code for r in opened] == [200, 200, 503]  # every slot free, the limit still holds
+        assert opened[0].mimetype == "text/event-stream" and next(opened[0].response) == b"retry: 2000\n\n"
+    finally:
+        for response in reversed(opened):  # each open stream holds its request context: last in, first out
+            response.close()
+    again = api.get(STREAM)
+    again.close()
+    assert again.status_code == 200
+
+
+@pytest.mark.parametrize("value", [str(2**63), "99999999999999999999", "-1", "x"],
+                         ids=["2**63", "20-digits", "negative", "not-a-number"])
+@pytest.mark.parametrize("field", ["Last-Event-ID", "after"])
+def test_stream_refuses_a_bad_position_before_streaming(make_api, field: str, value: str):
+    """As ``/events?after=``: a position the store cannot hold is the client's error, not
+    a 200 whose stream dies and that an EventSource then retries with the same id forever."""
+    api = make_api(seed=False)
+    if field == "after":
+        response = api.get(STREAM, query_string={"after": value})
+    else:
+        response = api.get(STREAM, headers={field: value})
+    try:
+        assert response.mimetype == PROBLEM, response.status_code  # an endless stream: never read its body
+        assert_problem(response, 400, field)
+    finally:
+        response.close()
+    assert api.timeline.streams.acquire(blocking=False)  # the refusal took no slot
+    api.timeline.streams.release()
+
+
 # Errors
 
 BIG = "x" * (1024 * 1024)

@@ -9,7 +9,8 @@ import json
 import time
 from typing import Any
 
-from flask import Response, current_app, jsonify, request, stream_with_context
+import marshmallow as ma
+from flask import Response, current_app, jsonify, stream_with_context
 
 from api import schemas
 from api.auth import SECURITY, reads, writes
@@ -53,16 +54,14 @@ def events(args):
 
 @blp.route("/events/stream")
 @reads
+@blp.arguments(schemas.StreamArgs, location="query")
+@blp.arguments(schemas.StreamHeaders, location="headers", unknown=ma.EXCLUDE)
 @blp.response(200, content_type="text/event-stream")
-def stream():
+def stream(args, headers):
     """Server-Sent Events: ``id:`` is the position; reconnect with ``Last-Event-ID``.
     Each worker serves at most ``TIMELINE_MAX_STREAMS`` streams, so that open streams
     cannot take every thread from other requests."""
-    try:
-        after = int(request.headers.get("Last-Event-ID") or request.args.get("after") or 0)
-    except ValueError:
-        return problem(400, "Bad request", "Last-Event-ID must be a log position",
-                       errors={"Last-Event-ID": ["must be a log position"]})
+    after = headers.get("last_event_id", args["after"])
     extension = current_app.extensions["timeline"]
     if not extension.streams.acquire(blocking=False):
         return problem(503, "Too many streams", "this worker serves its maximum of open event streams",
@@ -72,25 +71,24 @@ def stream():
 
     def generate():
         position, last_sent = after, time.monotonic()
-        try:
-            yield "retry: 2000\n\n"
-            while True:
-                with app.app_context():
-                    entries = log_entries(position, 500)
-                for entry in entries:
-                    position = entry["position"]
-                    yield f"id: {position}\nevent: {entry['type']}\ndata: {json.dumps(entry, ensure_ascii=False)}\n\n"
+        yield "retry: 2000\n\n"
+        while True:
+            with app.app_context():
+                entries = log_entries(position, 500)
+            for entry in entries:
+                position = entry["position"]
+                yield f"id: {position}\nevent: {entry['type']}\ndata: {json.dumps(entry, ensure_ascii=False)}\n\n"
+                last_sent = time.monotonic()
+            if not entries:
+                if time.monotonic() - last_sent >= config["STREAM_KEEPALIVE"]:
+                    yield ": keep-alive\n\n"
                     last_sent = time.monotonic()
-                if not entries:
-                    if time.monotonic() - last_sent >= config["STREAM_KEEPALIVE"]:
-                        yield ": keep-alive\n\n"
-                        last_sent = time.monotonic()
-                    time.sleep(config["STREAM_POLL_INTERVAL"])
-        finally:
-            extension.streams.release()
+                time.sleep(config["STREAM_POLL_INTERVAL"])
 
-    return Response(stream_with_context(generate()), mimetype="text/event-stream",
-                    headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    response = Response(stream_with_context(generate()), mimetype="text/event-stream",
+                        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    response.call_on_close(extension.streams.release)  # not in the generator: a HEAD never runs it
+    return response
 
 
 @blp.route("/admin/replay", methods=["POST"])

@@ -288,6 +288,13 @@ def test_if_none_match_uses_weak_comparison(api: Api, header: str):
     assert api.get("/api/v1/actors/armenia", headers={"If-None-Match": header}).status_code == 304
 
 
+def test_if_match_uses_strong_comparison(api: Api, unchanged):
+    """A weak tag never matches in If-Match (RFC 9110), so a write carrying one is stale."""
+    correction = {"changes": {"description": "Republik im Südkaukasus."}, "reason": "shorter"}
+    refused = api.post("/api/v1/actors/armenia/corrections", correction, headers={"If-Match": 'W/"1"'})
+    assert assert_problem(refused, 412)["current_version"] == 1
+
+
 def test_correct_actor_needs_if_match(api: Api):
     path = "/api/v1/actors/armenia/corrections"
     correction = {"changes": {"description": "Republik im Südkaukasus."}, "reason": "shorter"}

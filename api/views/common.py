@@ -12,8 +12,10 @@ from events.chronicle import Receipt
 from timeline.queries import AsOf, parse_as_of
 from timeline.service import Service
 
-_ETAG = re.compile(r'^\s*(?:W/)?"(\d{1,19})"\s*$')
-"""A stream version in ``If-Match``; a longer number names no version there is: 412."""
+_ETAG = re.compile(r'^\s*"(\d{1,19})"\s*$')
+"""A stream version in ``If-Match``, as one strong entity tag: If-Match compares strongly
+(RFC 9110), so a weak tag never matches, and a longer number names no version there is:
+both are 412."""
 
 
 class PreconditionMissing(Exception):

@@ -184,9 +184,7 @@ class ReadTables:
             return self._positions(cursor, application_names)
 
     def _positions(self, cursor: Any, application_names: Sequence[str]) -> dict[str, int]:
-        marks = ", ".join([self.dialect.placeholder] * len(application_names))
-        cursor.execute(f"SELECT application_name AS name, MAX(notification_id) AS position "
-                       f"FROM {self._tracking} WHERE application_name IN ({marks}) GROUP BY application_name",
+        cursor.execute(self._each_position(len(application_names), self.dialect.placeholder),
                        tuple(application_names))
         found = {row["name"]: row["position"] for row in cursor.fetchall()}
         return {name: found.get(name) or 0 for name in application_names}
@@ -195,10 +193,16 @@ class ReadTables:
         """A statement of one row: ``position``, the least position these projections
         have reached (0 while one has none), for a read to put in front of its own (``?``
         placeholders, as the reads' statements have)."""
-        marks = ", ".join(["?"] * len(application_names))
-        return (f"SELECT CASE WHEN COUNT(*) = {len(application_names)} THEN MIN(t.position) ELSE 0 END AS position "
-                f"FROM (SELECT MAX(notification_id) AS position FROM {self._tracking} WHERE application_name IN "
-                f"({marks}) GROUP BY application_name) t", list(application_names))
+        count = len(application_names)
+        return (f"SELECT CASE WHEN COUNT(*) = {count} THEN MIN(t.position) ELSE 0 END AS position "
+                f"FROM ({self._each_position(count, '?')}) t", list(application_names))
+
+    def _each_position(self, count: int, placeholder: str) -> str:
+        """The statement of ``count`` projections' positions: a row (``name``, ``position``)
+        for each that has one."""
+        marks = ", ".join([placeholder] * count)
+        return (f"SELECT application_name AS name, MAX(notification_id) AS position FROM {self._tracking} "
+                f"WHERE application_name IN ({marks}) GROUP BY application_name")
 
     @property
     def _tracking(self) -> str:

@@ -69,6 +69,7 @@ def queries_phase(url: str, developments: int, *, iterations: int, budget: float
     projector = Projector(chronicle)
     if projector.lag():
         raise RuntimeError("the projections are not up to date")
+    projector.catch_up()  # nothing to apply; the projector knows its position, as a service's does from start-up
     if url.startswith("postgresql"):
         vacuum(url)
     reader = Reader(projector)

@@ -52,6 +52,12 @@ class Projector:
         """The log position every projection has reached."""
         return min(self.positions())
 
+    @property
+    def known_position(self) -> int:
+        """A position every projection is known to have reached, without a query: at
+        most :meth:`position`, and the log's end is at least it."""
+        return self._reached
+
     def reached(self) -> tuple[str, list[str]]:
         """:meth:`position` as a statement, for a read that must pin its rows to the
         position it read them at: in one statement, both are one state of the store."""

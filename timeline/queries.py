@@ -163,8 +163,8 @@ class Reader:
     def _at_most_now(self, as_of: AsOf) -> AsOf:
         """A record time beyond the record's end is the record now, and the cursor pins
         it as such: pinned beyond the end, later pages showed writes made meanwhile."""
-        if isinstance(as_of, int):
-            return min(as_of, self.projector.position())
+        if isinstance(as_of, int):  # at most the known position, the log has it: no query
+            return as_of if as_of <= self.projector.known_position else min(as_of, self.projector.position())
         if isinstance(as_of, str):
             return min(as_of, datetime.now(timezone.utc).isoformat(timespec="microseconds"))
         return as_of

@@ -333,8 +333,7 @@ class Reader:
         state = self.projector.written(ident, version)
         if state is not None:
             return _decode(_encode(state))
-        document = self.development(ident)
-        return document if document is not None and document["version"] >= version else None
+        return _at_version(self.development(ident), version)
 
     def history(self, ident: str) -> list[dict[str, Any]] | None:
         rows = self._select(
@@ -361,8 +360,7 @@ class Reader:
     def written_actor(self, slug: str, version: int) -> dict[str, Any] | None:
         """An actor as a write left it; None while the read model has not reached that
         version (its projection failed)."""
-        actor = self.actor(slug)
-        return actor if actor is not None and actor["version"] >= version else None
+        return _at_version(self.actor(slug), version)
 
     def actors(self, q: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
         """Actors whose id, names or aliases (any language) contain ``q``."""
@@ -535,6 +533,11 @@ class Reader:
         rows = self._select(f"SELECT position_from, {columns} FROM {{{table}}} WHERE position_from IN "
                             f"({_marks(positions)})", positions)
         return {row["position_from"]: row for row in rows}
+
+
+def _at_version(document: dict[str, Any] | None, version: int) -> dict[str, Any] | None:
+    """A document read back after a write, if the read model has reached the write's version."""
+    return document if document is not None and document["version"] >= version else None
 
 
 def _details(row: dict[str, Any]) -> dict[str, Any]:

@@ -874,7 +874,8 @@ def test_one_actors_timeline_is_read_in_timeline_order(sqlite_store, query):
     """Not every development of the actor looked up and sorted to answer a page: its rows
     in the index's order, only the ties of a day sorted by position."""
     plan = plan_of(sqlite_store, "ORDER BY", lambda: sqlite_store.ids(actors=["armenia"], **query))
-    assert plan.startswith("SEARCH a USING COVERING INDEX development_actors_actor") and "DISTINCT" not in plan, plan
+    assert plan.startswith("CO-ROUTINE page | SEARCH a USING COVERING INDEX development_actors_actor"), plan
+    assert "DISTINCT" not in plan, plan
     assert "USE TEMP B-TREE FOR RIGHT PART OF ORDER BY" in plan, plan
 
 
@@ -882,7 +883,7 @@ def test_several_actors_timeline_merges_their_walks(sqlite_store):
     """Each actor's rows walked in timeline order (a page at most each), and merged: at a
     million developments, looking up two actors' ~12,000 versions to answer 50 took ~25 ms."""
     plan = plan_of(sqlite_store, "UNION", lambda: sqlite_store.ids(actors=["armenia", "russia"], categories=["aid"]))
-    assert plan.startswith("MERGE (UNION)") and "DISTINCT" not in plan, plan
+    assert plan.startswith("CO-ROUTINE page | MERGE (UNION)") and "DISTINCT" not in plan, plan
     assert plan.count("SEARCH a USING COVERING INDEX development_actors_actor (actor=?)") == 2, plan
 
 
@@ -982,3 +983,21 @@ def test_actor_as_of_shows_the_profile_before_a_correction(store):
     assert [actor["id"] for actor in store.reader.actors("hayastan")] == ["armenia"]
     past = store.reader.actor_state("armenia", "2023-01-01", as_of=registered)
     assert past["profile"]["name"] == "Armenia"
+
+
+def test_a_page_keeps_every_character_of_its_documents(store):
+    """A page is read as one row, its documents joined by a control character
+    (``timeline.views.SEPARATOR``): stored JSON escapes it, so it never splits one."""
+    titles = ["Record\x1eseparator", 'Quote " and \\ and\nnewline', "Unit\x1fseparator ✓"]
+    for day, title in enumerate(titles, start=1):
+        store.record(title=title, when=f"2023-09-0{day}")
+    assert store.titles() == titles
+    first = store.page(limit=2)
+    assert [item["title"] for item in first.items] == titles[:2] and first.next_cursor
+    assert [item["title"] for item in store.page(cursor=first.next_cursor).items] == titles[2:]
+
+
+def test_an_empty_page_is_pinned_to_the_record_now(store):
+    store.record()
+    page = store.page(date_from="1900-01-01", date_to="1900-12-31")
+    assert page.items == [] and page.next_cursor is None and page.as_of == store.position()

@@ -40,3 +40,22 @@ def test_a_failed_projection_leaves_the_connection_durable(view):
         1 / 0
     with view.datastore.transaction(commit=True) as cursor:
         assert durability(view, cursor) == "full"
+
+
+ROWS = ("SELECT 1 AS n, 'a \"quoted\" \\ text' AS text, NULL AS missing, 2.5 AS weight UNION ALL "
+        "SELECT 9223372036854775807, 'é' || char(10) || '✓', NULL, -10 UNION ALL SELECT 0, '', NULL, 0.5")
+
+
+def test_rows_read_packed_are_the_rows_as_selected(view):
+    """A statement of many rows is read as one row and unpacked (``ReadTables.select``):
+    the same rows in the same order, and none for none."""
+    if view.dialect.name == "postgresql":
+        rows = ROWS.replace("char(10)", "chr(10)").replace("1 AS n", "1::bigint AS n")
+    else:
+        rows = ROWS
+    statement = f"SELECT n, text, missing, weight FROM ({rows}) AS given ORDER BY n DESC"
+    columns = ["n", "text", "missing", "weight"]
+    selected = view.select(statement, {})
+    assert [row["n"] for row in selected] == [9223372036854775807, 1, 0]
+    assert view.select(statement, {}, packed=columns) == selected
+    assert view.select(f"{statement} LIMIT 0", {}, packed=columns) == []

@@ -23,6 +23,7 @@ from events.vocabulary import QUAD_CLASSES
 from timeline.projections import Actors, Developments
 from timeline.projector import Projector
 from timeline.text import fold
+from timeline.views import SEPARATOR
 
 AsOf = int | str | None
 TREND_DAYS = 90
@@ -41,6 +42,10 @@ WALKED_ACTORS = 32
 merges the walks; more actors look up the versions of all of them and sort. At 200k
 developments, 20 actors from a day on took 5.6 ms walked and 35 ms looked up; but 100
 actors with filters that no version passed took 22 ms walked and 9 ms looked up."""
+_RELATION = ["other", "developments", "score", *QUAD_CLASSES, "recent", "previous", "position_from"]
+"""What actor state shows of a relation, as its statements name it."""
+_PAGE_KEY = ["earliest", "latest", "first_position"]
+"""A development's place in the timeline order: the key a cursor continues after."""
 _decode = msgspec.json.decode
 """Stored documents are read with msgspec: a page of 50 decodes in a third of the time of
 ``json.loads``, with the same result."""
@@ -122,9 +127,9 @@ class Reader:
         self.tables = {**developments.tables, **{f"actor_{k}": v for k, v in actors.tables.items()}}
 
     def _select(self, statement: str, params: list[Any] | tuple[Any, ...] = (), *,
-                plan_each_time: bool = False) -> list[dict[str, Any]]:
+                plan_each_time: bool = False, packed: Sequence[str] = ()) -> list[dict[str, Any]]:
         return self.view.select(statement, self.tables, params, getattr(self._snapshot, "cursor", None),
-                                plan_each_time=plan_each_time)
+                                plan_each_time=plan_each_time, packed=packed)
 
     @contextmanager
     def _one_snapshot(self) -> Iterator[None]:
@@ -148,17 +153,22 @@ class Reader:
     def _timeline(self, query: TimelineQuery) -> Page:
         after, as_of = _decode_cursor(query.cursor) if query.cursor else (None, self._at_most_now(query.as_of))
         now = query.cursor is None and as_of is None
-        statement, params = self._pinned(*self._page_statement(query, as_of, now, after), now)
-        rows = self._select(statement, params, plan_each_time=bool(query.q))
+        statement, params = self._page_statement(query, as_of, now, after)
+        # The page is read as one row, its documents joined (as a packed select would
+        # escape them, see ReadTables.select), with their keys and the position read.
+        dialect = self.view.dialect
+        statement = (f"SELECT {dialect.joined('doc')} AS documents, {dialect.array_of(dialect.array(_PAGE_KEY))} "
+                     f"AS keys, {'(SELECT position FROM reached)' if now else 'NULL'} AS reached "
+                     f"FROM ({statement}) AS page")
+        page, = self._select(*self._pinned(statement, params, now), plan_each_time=bool(query.q))
         if now:
-            as_of = rows[0]["reached"] if rows else self.projector.position()
-        more = len(rows) > query.limit
-        rows = rows[: query.limit]
+            as_of = page["reached"]
+        documents = page["documents"].split(SEPARATOR) if page["documents"] is not None else []
         cursor = None
-        if more and rows:
-            last = rows[-1]
-            cursor = _encode_cursor([last["earliest"], last["latest"], last["first_position"]], as_of)
-        return Page([row["doc"] for row in rows], cursor, as_of)
+        if len(documents) > query.limit:  # one more than asked: there is a next page
+            documents = documents[: query.limit]
+            cursor = _encode_cursor(_decode(page["keys"])[query.limit - 1], as_of)
+        return Page(documents, cursor, as_of)
 
     def _at_most_now(self, as_of: AsOf) -> AsOf:
         """A record time beyond the record's end is the record now, and the cursor pins
@@ -182,8 +192,8 @@ class Reader:
                         after: list[Any] | None) -> tuple[str, list[Any]]:
         """The statement of a page of the timeline (one row more than ``limit``: whether
         there is a next page), and its parameters. ``now``: the first page of the current
-        record, at the position of the table ``reached`` (:meth:`_pinned`; its rows say it,
-        as ``reached``); ``after``: the cursor's key."""
+        record, at the position of the table ``reached`` (:meth:`_pinned`); ``after``: the
+        cursor's key."""
 
         def record_time(alias: str) -> _Where:
             if now:  # the rows current now (an index equality on position_to), pinned to
@@ -262,12 +272,10 @@ class Reader:
                       f"{'<' if direction == 'DESC' else '>'} (?, ?, ?)", *after)
 
         def ordered(alias: str) -> str:
-            return ", ".join(f"{alias}{column} {direction}" for column in ("earliest", "latest", "first_position"))
-
-        reached = ", (SELECT position FROM reached) AS reached" if now else ""
+            return ", ".join(f"{alias}{column} {direction}" for column in _PAGE_KEY)
 
         def page(source: str, where: _Where, source_params: Sequence[Any] = ()) -> tuple[str, list[Any]]:
-            return (f"SELECT v.doc, v.earliest, v.latest, v.first_position{reached} FROM {source} WHERE {where} "
+            return (f"SELECT v.doc, v.earliest, v.latest, v.first_position FROM {source} WHERE {where} "
                     f"ORDER BY {ordered(order + '.')} LIMIT ?", [*source_params, *where.params, query.limit + 1])
 
         if candidates:
@@ -412,8 +420,8 @@ class Reader:
             f"ORDER BY l.earliest DESC, l.first_position DESC LIMIT 1) AS position_from FROM (SELECT DISTINCT attribute "
             f"FROM {{effects}} WHERE actor = ?) a) k CROSS JOIN {{effects}} e WHERE e.position_from = k.position_from "
             f"AND e.actor = ? AND e.attribute = k.attribute AND e.value <> 'null' ORDER BY e.attribute",
-            [slug, at, *params, slug, slug])
-        docs = self._by_version("versions", "doc", [row["position_from"] for row in latest])
+            [slug, at, *params, slug, slug], packed=["attribute", "value", "earliest", "position_from"])
+        docs = self._by_version("versions", ["doc"], [row["position_from"] for row in latest])
         attributes = {}
         for row in latest:
             doc = _decode(docs[row["position_from"]]["doc"])
@@ -434,7 +442,7 @@ class Reader:
         else:
             rows = self._relations_summed(slug, at, as_of, windows)
         # What a relation shows of its last development, from the narrow briefs table.
-        shown = self._by_version("briefs", "id, title, when_stated, category",
+        shown = self._by_version("briefs", ["id", "title", "when_stated", "category"],
                                  list({row["position_from"] for row in rows}))
         relations = {}
         for row in rows:
@@ -479,7 +487,7 @@ class Reader:
             f"SELECT r.*, (SELECT l.position_from FROM {{pairs}} l{last_join} WHERE l.actor = ? AND l.other = r.other "
             f"AND l.earliest = r.day AND {last_current} ORDER BY l.first_position DESC LIMIT 1) AS position_from "
             f"FROM relation r ORDER BY r.other",
-            [recent_from, before_from, recent_from, slug, *params, at, slug, *params])
+            [recent_from, before_from, recent_from, slug, *params, at, slug, *params], packed=_RELATION)
 
     def _relations_from_totals(self, slug: str, at: str, windows: list[str]) -> list[dict[str, Any]]:
         """Relations in the current record, for a day after most of the actor's
@@ -500,7 +508,8 @@ class Reader:
             f"SELECT r.*, (SELECT l.position_from FROM {{pairs}} l WHERE l.actor = ? AND l.other = r.other "
             f"AND l.earliest <= ? AND l.position_to IS NULL ORDER BY l.earliest DESC, l.first_position DESC LIMIT 1) "
             f"AS position_from FROM relation r WHERE r.developments > 0 ORDER BY r.other",
-            [*[at] * (2 + len(QUAD_CLASSES)), recent_from, at, before_from, recent_from, before_from, slug, slug, at])
+            [*[at] * (2 + len(QUAD_CLASSES)), recent_from, at, before_from, recent_from, before_from, slug, slug, at],
+            packed=_RELATION)
 
     def _involvement(self, slug: str, at: str, as_of: AsOf) -> dict[str, Any]:
         """How often the actor took part up to ``at``: developments, by role (each role it
@@ -510,7 +519,8 @@ class Reader:
         rows = self._select(
             f"SELECT me.role, me.category, COUNT(*) AS n, SUM(me.first_role) AS developments, MIN(me.earliest) AS first, "
             f"MAX(me.latest) AS last FROM {{actors}} me{join} WHERE me.actor = ? AND me.earliest <= ? AND {current} "
-            f"GROUP BY me.role, me.category", [slug, at, *params])
+            f"GROUP BY me.role, me.category", [slug, at, *params],
+            packed=["role", "category", "n", "developments", "first", "last"])
         by_role: dict[str, int] = {}
         by_category: dict[str, int] = {}
         for row in rows:
@@ -525,13 +535,14 @@ class Reader:
             "last": max((row["last"] for row in rows), default=None),
         }
 
-    def _by_version(self, table: str, columns: str, positions: list[int]) -> dict[int, dict[str, Any]]:
+    def _by_version(self, table: str, columns: list[str], positions: list[int]) -> dict[int, dict[str, Any]]:
         """Rows of a table keyed by version (``position_from``), for the given versions, in
         one query."""
         if not positions:
             return {}
-        rows = self._select(f"SELECT position_from, {columns} FROM {{{table}}} WHERE position_from IN "
-                            f"({_marks(positions)})", positions)
+        columns = ["position_from", *columns]
+        rows = self._select(f"SELECT {', '.join(columns)} FROM {{{table}}} WHERE position_from IN "
+                            f"({_marks(positions)})", positions, packed=columns)
         return {row["position_from"]: row for row in rows}
 
 

@@ -678,6 +678,9 @@ def test_seed_armenia_leaves_the_csto_and_exercises_with_the_us_in_september_202
     assert "united-states" not in before["relations"]
     assert after["relations"]["united-states"]["counts"]["material_cooperation"] >= 1
     assert (after["profile"]["id"], after["profile"]["name"]) == ("armenia", "Armenia")
+    # in the order of their names, whatever order the store gathered them in
+    assert len(after["relations"]) > 3 and list(after["relations"]) == sorted(after["relations"])
+    assert len(after["attributes"]) > 1 and list(after["attributes"]) == sorted(after["attributes"])
 
 
 def test_seed_armenia_relation_with_the_us_counts_each_shared_development(seeded):
@@ -1001,3 +1004,27 @@ def test_an_empty_page_is_pinned_to_the_record_now(store):
     store.record()
     page = store.page(date_from="1900-01-01", date_to="1900-12-31")
     assert page.items == [] and page.next_cursor is None and page.as_of == store.position()
+
+
+@pytest.mark.parametrize("order", ["asc", "desc"])
+def test_a_page_is_in_timeline_order_whatever_order_its_rows_are_gathered_in(store, order, monkeypatch):
+    """A page's rows are gathered by aggregates, and no aggregate promises the order of
+    the rows it is given: here they are given shuffled, and every page is still in order."""
+    for day in (3, 1, 2, 1, 5, 4):
+        store.record(when=f"2023-09-{day:02d}")
+    expected = store.ids(order=order)
+    select = store.reader._select
+
+    def shuffled(statement, params=(), **kwargs):
+        if " AS page" in statement:
+            start = statement.index("FROM (", statement.index("AS documents")) + len("FROM (")
+            end = statement.rindex(") AS page")
+            statement = (f"{statement[:start]}SELECT * FROM ({statement[start:end]}) AS rows_in_order "
+                         f"ORDER BY random(){statement[end:]}")
+        return select(statement, params, **kwargs)
+
+    monkeypatch.setattr(store.reader, "_select", shuffled)
+    for _ in range(5):
+        assert store.ids(order=order) == expected
+        ids, _ = store.walk(order=order, limit=2)
+        assert ids == expected

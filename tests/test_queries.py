@@ -375,6 +375,17 @@ def test_free_text_of_any_length_and_script(store, september, q, expected):
     assert sorted(letters(september, store.ids(q=q))) == list(expected)
 
 
+@pytest.mark.parametrize("q", ["breaking", "BREAKING", "𝐁𝐑𝐄𝐀𝐊𝐈𝐍𝐆", "hadrut", "ℌadrut", "adr"])
+def test_free_text_folds_letters_that_gain_a_case_when_decomposed(store, q):
+    """Mathematical and letterlike capitals (often pasted from social media) decompose to
+    plain capitals: folded once more, both stores find them whatever the case asked for
+    (PostgreSQL's LIKE heeds case; SQLite's did not, so only SQLite found them)."""
+    ident = store.record(title="𝐁𝐑𝐄𝐀𝐊𝐈𝐍𝐆: shelling near ℌadrut")
+    store.write("register_actor", {"id": "outlet", "name": "𝐌𝐞𝐝𝐢𝐚 𝐎𝐮𝐭𝐥𝐞𝐭", "kind": "media"})
+    assert store.ids(q=q) == [ident]
+    assert [actor["id"] for actor in store.reader.actors("media outlet")] == ["outlet"]
+
+
 def test_free_text_follows_corrections_and_record_time(store, september):
     """The index holds every version: a corrected title is found from the correction on,
     the old one until then."""

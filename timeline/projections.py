@@ -130,7 +130,7 @@ class Developments(ReadModel):
     """Developments: their versions (the timeline), current heads, and history."""
 
     name = "developments"
-    version = 6
+    version = 7  # 7: the search text folded as timeline.text.fold folds it now
     topics = tuple(
         cls.TOPIC for cls in (Development.Recorded, Development.Corrected, Development.SourceAdded,
                               Development.Retracted, Development.Restored)
@@ -465,6 +465,7 @@ class Actors(ReadModel):
     """Actors: their versions (profile as of a record time) and search terms."""
 
     name = "actors"
+    version = 2  # 2: the search terms folded as timeline.text.fold folds them now
     topics = (Actor.Registered.TOPIC, Actor.Corrected.TOPIC)
     TABLES = {"heads": "actor_heads", "versions": "actor_versions", "terms": "actor_terms"}
     SCHEMA = (

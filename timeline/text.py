@@ -10,7 +10,9 @@ _MARKS = {point: None for point in range(0x30000) if unicodedata.combining(chr(p
 
 def fold(text: str) -> str:
     """Lower-cases (Unicode casefold) and strips combining marks of any script:
-    'Paşinyan' -> 'pasinyan'."""
+    'Paşinyan' -> 'pasinyan'. Case is folded again after the decomposition, which
+    turns letters without a lower case into ones with it ('𝐁𝐑𝐄𝐀𝐊𝐈𝐍𝐆', 'ℌ' -> 'BREAKING',
+    'H'): left so, PostgreSQL's LIKE, which heeds case, missed them where SQLite's did not."""
     if text.isascii():
         return text.lower()
-    return unicodedata.normalize("NFKD", text.casefold()).translate(_MARKS)
+    return unicodedata.normalize("NFKD", text.casefold()).translate(_MARKS).casefold()

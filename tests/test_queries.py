@@ -5,6 +5,7 @@ relations, involvement) and actor search. Every test runs on SQLite and PostgreS
 from __future__ import annotations
 
 import base64
+import json
 from datetime import datetime, timezone
 from typing import Any
 
@@ -265,6 +266,24 @@ def test_a_record_time_beyond_the_end_is_pinned_as_the_record_now(store, septemb
         ids += [item["id"] for item in page.items]
         cursor = page.next_cursor
     assert letters(september, ids) == ASCENDING
+
+
+@pytest.mark.parametrize("beyond", [10**6, "2999-01-01T00:00:00Z"], ids=["position", "timestamp"])
+def test_a_cursor_made_by_hand_beyond_the_end_is_pinned_as_the_record_now(store, september, beyond):
+    """A cursor is not signed: one written by hand with a record time beyond the end is
+    taken as the record now, as such an ``as_of`` is, so the pages after it are pinned."""
+    key, _ = json.loads(base64.urlsafe_b64decode(store.page(limit=2).next_cursor + "=="))
+    forged = base64.urlsafe_b64encode(json.dumps([key, beyond]).encode()).decode()
+    second = store.page(limit=2, cursor=forged)
+    now = store.position() if isinstance(beyond, int) else datetime.now(timezone.utc).isoformat()
+    assert second.as_of <= now
+    store.write("correct_development", september["E"], {"when": "2023-08-01", "title": "Moved"}, reason="wrong day")
+    ids, cursor = [item["id"] for item in second.items], second.next_cursor
+    while cursor:
+        page = store.page(limit=2, cursor=cursor)
+        ids += [item["id"] for item in page.items]
+        cursor = page.next_cursor
+    assert letters(september, ids) == ASCENDING[2:]
 
 
 @pytest.mark.parametrize("cursor", [

@@ -152,7 +152,8 @@ class Reader:
         return self._timeline(query)
 
     def _timeline(self, query: TimelineQuery) -> Page:
-        after, as_of = _decode_cursor(query.cursor) if query.cursor else (None, self._at_most_now(query.as_of))
+        after, as_of = _decode_cursor(query.cursor) if query.cursor else (None, query.as_of)
+        as_of = self._at_most_now(as_of)  # a cursor is not signed: one made by hand may reach beyond the end
         now = query.cursor is None and as_of is None
         statement, params = self._page_statement(query, as_of, now, after)
         # The page is read as one row (see ReadTables.select): its documents joined as

@@ -241,8 +241,13 @@ def serve(host: str, port: int, workers: int, threads: int, timeout: int) -> Non
     from gunicorn.app.base import BaseApplication
 
     from api.access_log import ACCESS_LOG_FORMAT, AccessLog
+    from api.settings import SettingError, from_environment
 
-    open_chronicle().close()  # fail early, in one line, if the store cannot be opened
+    try:  # fail early, in one line, on a setting or a store the workers could not use
+        from_environment()
+    except SettingError as error:
+        raise Failure(str(error)) from None
+    open_chronicle().close()
 
     class Server(BaseApplication):
         def load_config(self) -> None:

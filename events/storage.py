@@ -38,15 +38,26 @@ def database_url(env: dict[str, str] | None = None) -> str:
 
 def library_settings(url: str) -> dict[str, str]:
     """The eventsourcing settings for a database URL."""
-    parts = urlsplit(url)
+    parts = _store_url(url)
     options = _options(parts)
     if parts.scheme == "sqlite":
         return _sqlite_settings(parts.path, options)
-    if parts.scheme in ("postgresql", "postgres"):
-        return _postgres_settings(parts, options)
-    # Only the scheme is quoted: the rest of the URL may hold a password.
-    raise ValueError("TIMELINE_DATABASE_URL must start with sqlite:// or postgresql://; "
-                     f"its scheme is {parts.scheme!r}")
+    return _postgres_settings(parts, options)
+
+
+def _store_url(url: str) -> Any:
+    """A URL's parts, if it names a store: every other URL would be taken for PostgreSQL
+    (a plain path, tried as a database name on 127.0.0.1) and a SQLite URL with a host
+    (``sqlite://timeline.db``) for a private in-memory database, lost at exit."""
+    parts = urlsplit(url)
+    if parts.scheme == "sqlite" and parts.netloc:
+        raise ValueError("TIMELINE_DATABASE_URL for SQLite is sqlite:///relative.db or sqlite:////absolute.db; "
+                         f"this one has the host {parts.netloc!r}")
+    if parts.scheme not in ("sqlite", "postgresql", "postgres"):
+        # Only the scheme is quoted: the rest of the URL may hold a password.
+        raise ValueError("TIMELINE_DATABASE_URL must start with sqlite:// or postgresql://; "
+                         f"its scheme is {parts.scheme!r}")
+    return parts
 
 
 def _pool_size(options: dict[str, str], default: str) -> str:
@@ -188,7 +199,7 @@ def schema_lock(url: str) -> Iterator[None]:
     updated"), which is what workers starting at once would do. SQLite: the library's
     tracking recorder records its table migration once, and a second process doing the
     same at once fails. On its own connection, since the store's pools may not exist yet."""
-    parts = urlsplit(url)
+    parts = _store_url(url)
     if parts.scheme == "sqlite":
         with store_lock(url, "schema"):
             yield

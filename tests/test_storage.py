@@ -40,3 +40,19 @@ def test_an_unsupported_database_url_is_refused_without_quoting_its_password(url
     with pytest.raises(ValueError, match="must start with sqlite:// or postgresql://") as refused:
         library_settings(url)
     assert "S3cret" not in str(refused.value)
+
+
+@pytest.mark.parametrize("url", ["instance/timeline.db", "mysql://u:S3cret@127.0.0.1/test"])
+def test_a_store_is_not_opened_with_an_unsupported_url(url):
+    """Opening the record used to try it as PostgreSQL first, and said that a database
+    named like the path does not exist, or that its host does not resolve."""
+    with pytest.raises(ValueError, match="must start with sqlite:// or postgresql://") as refused:
+        Chronicle(env={"TIMELINE_DATABASE_URL": url})
+    assert "S3cret" not in str(refused.value)
+
+
+def test_a_sqlite_url_with_a_host_is_refused_rather_than_kept_in_memory(tmp_path, monkeypatch):
+    """``sqlite://timeline.db`` (two slashes) was a private in-memory database, lost at exit."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ValueError, match="sqlite:///relative.db or sqlite:////absolute.db"):
+        Chronicle(env={"TIMELINE_DATABASE_URL": "sqlite://timeline.db"})

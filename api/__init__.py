@@ -4,6 +4,7 @@ rate limits and problem-shaped errors."""
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import unquote_to_bytes
 
 import swagger_ui_bundle
 from flask import Flask, request, send_from_directory
@@ -79,8 +80,11 @@ def create_app(settings: dict[str, Any] | None = None) -> Flask:
     def readable_url():
         """Query and path values are text the store can take, as a body's are: a query
         string that is not UTF-8 cannot be read at all, and a NUL ends a pattern for
-        SQLite (``q=%00`` matched everything) and is refused by PostgreSQL."""
+        SQLite (``q=%00`` matched everything) and is refused by PostgreSQL. Werkzeug
+        keeps a percent-escape that is not UTF-8 (``q=%E9``, Latin-1) as its three
+        characters, so the escapes are decoded here, not only the raw bytes."""
         try:
+            unquote_to_bytes(request.query_string).decode("utf-8")
             values = [*request.args.items(multi=True), *(request.view_args or {}).items()]
         except UnicodeDecodeError:
             return problems.problem(400, "Bad request", "the query string is not UTF-8",

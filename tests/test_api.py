@@ -938,6 +938,13 @@ def test_a_query_string_that_is_not_utf8_is_a_bad_request(api: Api):
     assert_problem(response, 400, "query")
 
 
+@pytest.mark.parametrize("query", ["q=%E9", "q=caf%E9", "%FF=1", "q=%ED%A0%80"], ids=["latin-1", "inside", "name",
+                                                                                     "surrogate"])
+def test_a_percent_escape_that_is_not_utf8_is_a_bad_request(api: Api, query: str):
+    """As every HTTP client sends such bytes; Werkzeug read them as the text ``%E9``."""
+    assert_problem(api.get(f"{TIMELINE}?{query}"), 400, "query")
+
+
 def test_actor_state_on_the_first_day_of_the_calendar(api: Api):
     response = api.get("/api/v1/actors/armenia/state?at=0001-01-01")
     assert response.status_code == 200 and response.get_json()["attributes"] == {}

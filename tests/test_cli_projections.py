@@ -326,3 +326,15 @@ def test_a_replay_killed_halfway_recovers(store, tmp_path, restart):
     check = timeline(store, "replay", "--check")
     assert check.returncode == 0, check.stderr
     assert store.projected() == clean
+
+
+@pytest.mark.parametrize("target", ["missing/dir/copy.db", "not-a-database.db"])
+def test_a_backup_that_cannot_be_written_is_refused_in_one_line(seeded, tmp_path, target):
+    """An sqlite3 error from the copy was a traceback."""
+    (tmp_path / "not-a-database.db").write_text("some notes, not SQLite\n" * 100)
+    result = seeded("backup", str(tmp_path / target))
+    assert result.exit_code == 1
+    assert isinstance(result.exception, SystemExit), "a one-line error, not a traceback"
+    assert messages(result.stderr) == [f"Error: cannot write the backup to {tmp_path / target}: "
+                                       + ("unable to open database file" if "missing" in target
+                                          else "file is not a database")]

@@ -161,7 +161,10 @@ def replay(check: bool, names: tuple[str, ...]) -> None:
 @click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
 def backup(path: Path) -> None:
     """A consistent copy of the whole store while it runs (SQLite backup API or pg_dump)."""
-    click.echo(transfer.backup(open_chronicle(), path))
+    try:
+        click.echo(transfer.backup(open_chronicle(), path))
+    except RecordError as error:
+        raise Failure(str(error)) from None
 
 
 @main.command()

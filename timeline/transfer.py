@@ -192,11 +192,15 @@ def backup(chronicle: Chronicle, path: Path) -> str:
     env = chronicle.env
     if env.get("SQLITE_DBNAME"):
         source = sqlite3.connect(env.get("SQLITE_DBNAME"), uri=True)
-        target = sqlite3.connect(path)
-        with target:
-            source.backup(target)
-        source.close()
-        target.close()
+        try:
+            target = sqlite3.connect(path)
+            with target:
+                source.backup(target)
+            target.close()
+        except sqlite3.Error as error:  # a directory that does not exist, a file that is not a database
+            raise RecordError(f"cannot write the backup to {path}: {error}") from None
+        finally:
+            source.close()
         return f"SQLite online backup of {env.get('SQLITE_DBNAME')} to {path}"
     command = ["pg_dump", "--format=custom", f"--file={path}", f"--schema={env.get('POSTGRES_SCHEMA') or 'public'}",
                f"--host={env.get('POSTGRES_HOST')}", f"--port={env.get('POSTGRES_PORT')}",

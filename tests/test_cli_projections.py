@@ -338,3 +338,11 @@ def test_a_backup_that_cannot_be_written_is_refused_in_one_line(seeded, tmp_path
     assert messages(result.stderr) == [f"Error: cannot write the backup to {tmp_path / target}: "
                                        + ("unable to open database file" if "missing" in target
                                           else "file is not a database")]
+
+
+def test_an_unreachable_store_is_reported_in_one_line():
+    """psycopg's message runs on over two lines ("Is the server running ...")."""
+    result = CliRunner().invoke(main, ["verify"], env={"TIMELINE_DATABASE_URL": "postgresql://postgres@127.0.0.1:1/test"})
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: cannot open the record: ") and "refused" in lines[0], lines

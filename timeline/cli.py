@@ -19,7 +19,11 @@ from timeline.projector import Projector, differences, verify_chain
 
 
 class Failure(click.ClickException):
-    """An error said in one line, exit code 1."""
+    """An error said in one line, exit code 1: a driver's message may run on over
+    several (psycopg adds "Is the server running on that host ..." on a line of its own)."""
+
+    def __init__(self, message: str):
+        super().__init__(" ".join(message.split()))
 
 
 def open_chronicle() -> Chronicle:

@@ -66,3 +66,12 @@ def test_serve_refuses_a_bad_setting_in_one_line_before_starting_workers(tmp_pat
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == ["Error: TIMELINE_WAIT_TIMEOUT must be a number, not 'abc'"]
+
+
+@pytest.mark.parametrize("option", ["--workers", "--threads"])
+def test_serve_refuses_no_workers_or_threads(tmp_path, option):
+    """``--workers 0`` listened on the port and answered nothing, for ever."""
+    env = {"PATH": "/usr/bin:/bin", "TIMELINE_DATABASE_URL": f"sqlite:///{tmp_path}/timeline.db"}
+    result = subprocess.run([*TIMELINE, "serve", "--port", "0", option, "0"], env=env,
+                            capture_output=True, text=True, timeout=20)
+    assert result.returncode == 2 and f"Invalid value for '{option}': 0 is not in the range x>=1" in result.stderr

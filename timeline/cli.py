@@ -239,10 +239,12 @@ cores: under 32 writers, 16 gave 953-1,091 writes/s where 8 gave 862-928."""
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
-@click.option("--workers", default=WORKERS, show_default=True, type=int, help="Worker processes (cores + 1).")
-@click.option("--threads", default=THREADS, show_default=True, type=int,
+@click.option("--workers", default=WORKERS, show_default=True, type=click.IntRange(min=1),
+              help="Worker processes (cores + 1).")
+@click.option("--threads", default=THREADS, show_default=True, type=click.IntRange(min=1),
               help="Threads per worker (gthread); writers wait on their group's commit, so more threads than cores.")
-@click.option("--timeout", default=60, show_default=True, type=int, help="Seconds before a silent worker is restarted.")
+@click.option("--timeout", default=60, show_default=True, type=click.IntRange(min=0),
+              help="Seconds before a silent worker is restarted (0: never).")
 def serve(host: str, port: int, workers: int, threads: int, timeout: int) -> None:
     """Serve the API and web page with gunicorn (gthread workers)."""
     from gunicorn.app.base import BaseApplication

@@ -346,3 +346,14 @@ def test_an_unreachable_store_is_reported_in_one_line():
     assert result.exit_code == 1 and isinstance(result.exception, SystemExit)
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("Error: cannot open the record: ") and "refused" in lines[0], lines
+
+
+@pytest.mark.parametrize("names", [(), ("actors",)], ids=["all", "one"])
+def test_the_progress_of_a_check_ends_at_its_total(seeded, names):
+    """Each projection's rebuild applies only its own events: the bar, counting the
+    events applied against the log's length, ended at 116 of 58."""
+    seeded("project")
+    result = seeded("replay", "--check", *names)
+    assert result.exit_code == 0
+    done, total = re.findall(r"(\d+)/(\d+) \[", result.stderr)[-1]
+    assert done == total == str(SEED_COMMANDS * (len(names) or len(PROJECTIONS)))

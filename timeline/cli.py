@@ -140,10 +140,10 @@ def replay(check: bool, names: tuple[str, ...]) -> None:
     """Drop and rebuild projections (all, or those named) from position 0."""
     chronicle = open_chronicle()
     try:
-        by_name(names or None)
+        checked = len(by_name(names or None))
     except KeyError as error:
         raise Failure(error.args[0]) from None
-    total = chronicle.recorder.max_notification_id() or 0
+    total = (chronicle.recorder.max_notification_id() or 0) * (checked if check else 1)
     started = time.perf_counter()
     with tqdm(total=total, unit="ev", desc="check" if check else "replay") as bar:
         if check:

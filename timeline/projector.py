@@ -241,7 +241,9 @@ class Projector:
 def differences(chronicle: Chronicle, names: Iterable[str] | None = None,
                 progress: Progress = lambda n: None) -> list[str]:
     """Rebuilds projections into scratch tables, up to the live ones' positions, and
-    names every table whose rows differ from the live one."""
+    names every table whose rows differ from the live one. ``progress`` hears the events
+    each rebuild applies and, at its end, those it passed over (another projection's), so
+    that it ends at the log's length times the number of projections."""
     live = Projector(chronicle, names)
     scratch = Projector(chronicle, names, prefix="scratch_")
     try:
@@ -250,7 +252,9 @@ def differences(chronicle: Chronicle, names: Iterable[str] | None = None,
             projection.create_tables()
         found = []
         for old, new in zip(live.projections, scratch.projections, strict=True):
-            scratch._catch_up([new], old.position(), progress)
+            until = old.position()
+            applied = scratch._catch_up([new], until, progress)
+            progress(until - applied)  # the positions of other projections' events, passed over
             for key in old.tables:
                 if _rows(old, key) != _rows(new, key):
                     found.append(f"{old.name}: table {old.tables[key]} differs from a clean rebuild")

@@ -357,3 +357,19 @@ def test_the_progress_of_a_check_ends_at_its_total(seeded, names):
     assert result.exit_code == 0
     done, total = re.findall(r"(\d+)/(\d+) \[", result.stderr)[-1]
     assert done == total == str(SEED_COMMANDS * (len(names) or len(PROJECTIONS)))
+
+
+def test_verify_names_the_events_not_yet_chained(seeded, tmp_path):
+    """A log copied into an empty store is chained by the next ``timeline project``;
+    until then "0 stored events match their hash chain" alone read as a clean bill."""
+    assert seeded("export", str(tmp_path / "log.jsonl")).exit_code == 0
+    copy = Store(tmp_path / "copy.db")
+    assert copy("import", str(tmp_path / "log.jsonl")).exit_code == 0
+    result = copy("verify")
+    assert result.exit_code == 0
+    assert messages(result.stdout) == [
+        "0 stored events match their hash chain.",
+        f"{SEED_COMMANDS} later events are not in the chain yet, so not verified; "
+        "`timeline project` chains them as they are now."]
+    copy("project")
+    assert messages(copy("verify").stdout) == [f"{SEED_COMMANDS} stored events match their hash chain."]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+
 import pytest
 
 from events.chronicle import Chronicle
@@ -19,6 +21,26 @@ def _pool(url: str):
 def test_a_sqlite_pool_keeps_a_connection_for_each_thread_of_a_worker(tmp_path):
     assert _pool(f"sqlite:///{tmp_path}/default.db") == 16
     assert _pool(f"sqlite:///{tmp_path}/custom.db?pool_size=40") == 40
+
+
+def test_a_sqlite_connection_compiles_each_statement_once(tmp_path):
+    """The library opens its connections with ``cached_statements=True``, a cache of one
+    statement: two statements taking turns were compiled at every turn. SQLite asks the
+    authorizer while it compiles a statement, never while it runs one."""
+    chronicle = Chronicle(env={"TIMELINE_DATABASE_URL": f"sqlite:///{tmp_path}/cached.db"})
+    try:
+        with chronicle.recorder.datastore.get_connection(commit=False) as connection:
+            compiled: list[int] = []
+            connection._sqlite_conn.set_authorizer(lambda action, *_: compiled.append(action) or sqlite3.SQLITE_OK)
+            cursor = connection.cursor()
+            for _ in range(10):
+                for statement in ("SELECT COUNT(*) FROM stored_events", "SELECT MAX(rowid) FROM stored_events"):
+                    cursor.execute(statement)
+                    cursor.fetchall()
+            connection._sqlite_conn.set_authorizer(None)
+    finally:
+        chronicle.close()
+    assert compiled.count(sqlite3.SQLITE_SELECT) == 2
 
 
 @pytest.mark.parametrize("size", ["0", "-1", "many"])

@@ -8,6 +8,7 @@ import pytest
 
 from events.chronicle import Chronicle
 from timeline.projector import Projector
+from timeline.views import unpack
 
 FULL, NORMAL = 2, 1
 
@@ -47,8 +48,8 @@ ROWS = ("SELECT 1 AS n, 'a \"quoted\" \\ text' AS text, NULL AS missing, 2.5 AS 
 
 
 def test_rows_read_packed_are_the_rows_as_selected(view):
-    """A statement of many rows is read as one row and unpacked (``ReadTables.select``):
-    the same rows (in no promised order), and none for none."""
+    """A statement of many rows is read as one row and unpacked (``Dialect.packed``,
+    ``unpack``): the same rows (in no promised order), and none for none."""
     if view.dialect.name == "postgresql":
         rows = ROWS.replace("char(10)", "chr(10)").replace("1 AS n", "1::bigint AS n")
     else:
@@ -57,5 +58,10 @@ def test_rows_read_packed_are_the_rows_as_selected(view):
     columns = ["n", "text", "missing", "weight"]
     selected = view.select(statement, {})
     assert [row["n"] for row in selected] == [9223372036854775807, 1, 0]
-    assert sorted(view.select(statement, {}, packed=columns), key=lambda row: -row["n"]) == selected
-    assert view.select(f"{statement} LIMIT 0", {}, packed=columns) == []
+
+    def packed(statement: str) -> list[dict]:
+        row, = view.select(f"SELECT ({view.dialect.packed(statement, columns)}) AS packed", {})
+        return unpack(row["packed"], columns)
+
+    assert sorted(packed(statement), key=lambda row: -row["n"]) == selected
+    assert packed(f"{statement} LIMIT 0") == []

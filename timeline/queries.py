@@ -24,7 +24,7 @@ from events.vocabulary import QUAD_CLASSES
 from timeline.projections import Actors, Developments
 from timeline.projector import Projector
 from timeline.text import fold
-from timeline.views import SEPARATOR
+from timeline.views import SEPARATOR, unpack
 
 AsOf = int | str | None
 TREND_DAYS = 90
@@ -43,8 +43,14 @@ WALKED_ACTORS = 32
 merges the walks; more actors look up the versions of all of them and sort. At 200k
 developments, 20 actors from a day on took 5.6 ms walked and 35 ms looked up; but 100
 actors with filters that no version passed took 22 ms walked and 9 ms looked up."""
-_RELATION = ["other", "developments", "score", *QUAD_CLASSES, "recent", "previous", "position_from"]
-"""What actor state shows of a relation, as its statements name it."""
+_RELATION = ["other", "developments", "score", *QUAD_CLASSES, "recent", "previous", "last_id", "last_title",
+             "last_when", "last_category"]
+"""What actor state shows of a relation, as its statement names it."""
+_ATTRIBUTE = ["attribute", "value", "earliest", "doc"]
+"""What actor state shows of an attribute: its value, from which day, and the document of
+the development that set it."""
+_INVOLVEMENT = ["role", "category", "n", "developments", "first", "last"]
+"""Actor state's involvement, per role and category."""
 _PAGE_KEY = ["earliest", "latest", "first_position"]
 """A development's place in the timeline order: the key a cursor continues after."""
 _decode = msgspec.json.decode
@@ -128,9 +134,9 @@ class Reader:
         self.tables = {**developments.tables, **{f"actor_{k}": v for k, v in actors.tables.items()}}
 
     def _select(self, statement: str, params: list[Any] | tuple[Any, ...] = (), *,
-                plan_each_time: bool = False, packed: Sequence[str] = ()) -> list[dict[str, Any]]:
+                plan_each_time: bool = False) -> list[dict[str, Any]]:
         return self.view.select(statement, self.tables, params, getattr(self._snapshot, "cursor", None),
-                                plan_each_time=plan_each_time, packed=packed)
+                                plan_each_time=plan_each_time)
 
     @contextmanager
     def _one_snapshot(self) -> Iterator[None]:
@@ -364,12 +370,7 @@ class Reader:
     # Actors
 
     def actor(self, slug: str, as_of: AsOf = None) -> dict[str, Any] | None:
-        if as_of is None:
-            rows = self._select("SELECT doc FROM {actor_heads} WHERE slug = ?", [slug])
-        else:
-            where, params = _record_time("v", as_of)
-            rows = self._select(f"SELECT doc FROM {{actor_versions}} v WHERE v.slug = ? AND {' AND '.join(where)}",
-                                [slug, *params])
+        rows = self._select(*_actor_statement(slug, as_of))
         return _decode(rows[0]["doc"]) if rows else None
 
     def written_actor(self, slug: str, version: int) -> dict[str, Any] | None:
@@ -391,92 +392,88 @@ class Reader:
     def actor_state(self, slug: str, at: str | None = None, as_of: AsOf = None) -> dict[str, Any] | None:
         """What the record says about an actor on day ``at`` (default today), as the
         record stood at ``as_of`` (default now): profile, attributes, relations and
-        involvement."""
-        with self._one_snapshot():
-            return self._actor_state(slug, at or date.today().isoformat(), as_of)
+        involvement.
 
-    def _actor_state(self, slug: str, at: str, as_of: AsOf) -> dict[str, Any] | None:
-        profile = self.actor(slug, as_of)
-        if profile is None:
+        All of it is read by one statement, which sees one state of the tables by itself.
+        Each statement is also a hand-over of the interpreter lock in a busy worker: read
+        as seven statements in a snapshot, an answer cost 16 threads twice the CPU it
+        cost one."""
+        at = at or date.today().isoformat()
+        parts = {"profile": _actor_statement(slug, as_of), "involvement": self._involvement(slug, at, as_of),
+                 "attributes": self._attributes(slug, at, as_of), "relations": self._relations(slug, at, as_of)}
+        row, = self._select("SELECT " + ", ".join(f"({statement}) AS {name}" for name, (statement, _) in parts.items()),
+                            [param for _, params in parts.values() for param in params])
+        if row["profile"] is None:
             return None
-        involvement = self._involvement(slug, at, as_of)
+        profile = _decode(row["profile"])
         return {
             "actor": slug,
             "at": at,
             "as_of": as_of,
             "profile": {k: profile.get(k) for k in ("id", "name", "names", "aliases", "kind", "description",
                                                      "wikidata")},
-            "attributes": self._attributes(slug, at, as_of),
-            "relations": self._relations(slug, at, as_of, involvement["developments"]),
-            "involvement": involvement,
+            "attributes": _attributes(unpack(row["attributes"], _ATTRIBUTE)),
+            "relations": _relations(unpack(row["relations"], _RELATION)),
+            "involvement": _involvement(unpack(row["involvement"], _INVOLVEMENT)),
         }
 
     # Actor state is computed in SQL from the actor's own rows (actors and effects
     # indexes, which hold the dates, category and record time); documents are read only
-    # for the rows shown.
+    # for the rows shown. Each part is a statement of one row: its rows packed
+    # (Dialect.packed).
 
-    def _attributes(self, slug: str, at: str, as_of: AsOf) -> dict[str, Any]:
+    def _attributes(self, slug: str, at: str, as_of: AsOf) -> tuple[str, list[Any]]:
         """Each attribute's latest effect on or before ``at`` (ties: the later recorded
-        development); an effect with value null ends the attribute."""
+        development), with its development; an effect with value null ends the attribute."""
         join, current, params = _own_rows("l", as_of)
         # Per attribute, the position of its latest effect (a backward seek in the effects
-        # index), then that effect by its primary key.
-        latest = self._select(
-            f"SELECT e.attribute, e.value, e.earliest, e.position_from FROM (SELECT a.attribute, (SELECT l.position_from "
+        # index), then that effect by its primary key, and its version's document.
+        return self.view.dialect.packed(
+            f"SELECT e.attribute, e.value, e.earliest, v.doc FROM (SELECT a.attribute, (SELECT l.position_from "
             f"FROM {{effects}} l{join} WHERE l.actor = ? AND l.attribute = a.attribute AND l.earliest <= ? AND {current} "
             f"ORDER BY l.earliest DESC, l.first_position DESC LIMIT 1) AS position_from FROM (SELECT DISTINCT attribute "
-            f"FROM {{effects}} WHERE actor = ?) a) k CROSS JOIN {{effects}} e WHERE e.position_from = k.position_from "
-            f"AND e.actor = ? AND e.attribute = k.attribute AND e.value <> 'null'",
-            [slug, at, *params, slug, slug], packed=["attribute", "value", "earliest", "position_from"])
-        docs = self._by_version("versions", ["doc"], [row["position_from"] for row in latest])
-        attributes = {}
-        for row in sorted(latest, key=itemgetter("attribute")):
-            doc = _decode(docs[row["position_from"]]["doc"])
-            attributes[row["attribute"]] = {"value": _decode(row["value"]), "development": doc["id"],
-                                            "title": doc["title"], "when": doc["when"], "earliest": row["earliest"],
-                                            "sources": doc["sources"]}
-        return attributes
+            f"FROM {{effects}} WHERE actor = ?) a) k CROSS JOIN {{effects}} e CROSS JOIN {{versions}} v "
+            f"WHERE e.position_from = k.position_from AND e.actor = ? AND e.attribute = k.attribute "
+            f"AND e.value <> 'null' AND v.position_from = e.position_from", _ATTRIBUTE), [slug, at, *params, slug, slug]
 
-    def _relations(self, slug: str, at: str, as_of: AsOf, earlier: int) -> dict[str, dict[str, Any]]:
+    def _relations(self, slug: str, at: str, as_of: AsOf) -> tuple[str, list[Any]]:
         """Per other actor, the developments shared up to ``at`` (each once, whatever the
         roles): counts by quad class, summed weights, the last one (latest ``earliest``,
-        ties: the later recorded), and the trend of the last 90 days against the 90 before.
-        ``earlier`` is how many of the actor's developments are dated up to ``at``."""
+        ties: the later recorded) with what a relation shows of it (from the narrow briefs
+        table), and the trend of the last 90 days against the 90 before."""
         day = date.fromisoformat(at)
         windows = [_days_before(day, TREND_DAYS), _days_before(day, 2 * TREND_DAYS)]
-        if as_of is None and self._totals_are_cheaper(slug, at, earlier):
-            rows = self._relations_from_totals(slug, at, windows)
-        else:
-            rows = self._relations_summed(slug, at, as_of, windows)
-        # What a relation shows of its last development, from the narrow briefs table.
-        shown = self._by_version("briefs", ["id", "title", "when_stated", "category"],
-                                 list({row["position_from"] for row in rows}))
-        relations = {}
-        for row in sorted(rows, key=itemgetter("other")):
-            last = shown[row["position_from"]]
-            recent, previous = float(row["recent"]), float(row["previous"])
-            relations[row["other"]] = {
-                "counts": {quad: row[quad] for quad in QUAD_CLASSES},
-                "developments": row["developments"], "score": float(row["score"]),
-                "last": {"development": last["id"], "title": last["title"], "when": last["when_stated"],
-                         "category": last["category"]},
-                "recent_score": recent, "previous_score": previous,
-                "trend": "warming" if recent > previous else "cooling" if recent < previous else "steady",
-            }
-        return relations
+        summed, summed_params = self._shown(*self._relations_summed(slug, at, as_of, windows))
+        if as_of is not None:
+            return summed, summed_params
+        cheaper, cheaper_params = self._totals_are_cheaper(slug, at)
+        totals, totals_params = self._shown(*self._relations_from_totals(slug, at, windows))
+        # CASE runs the subquery of its branch only, in both stores.
+        return (f"SELECT CASE WHEN {cheaper} THEN ({totals}) ELSE ({summed}) END",
+                [*cheaper_params, *totals_params, *summed_params])
 
-    def _totals_are_cheaper(self, slug: str, at: str, earlier: int) -> bool:
+    def _shown(self, statement: str, params: list[Any]) -> tuple[str, list[Any]]:
+        """Relations with what each shows of its last development, packed."""
+        return self.view.dialect.packed(
+            f"SELECT r.*, b.id AS last_id, b.title AS last_title, b.when_stated AS last_when, "
+            f"b.category AS last_category FROM ({statement}) r CROSS JOIN {{briefs}} b "
+            f"WHERE b.position_from = r.position_from", _RELATION), params
+
+    @staticmethod
+    def _totals_are_cheaper(slug: str, at: str) -> tuple[str, list[Any]]:
         """Whether the totals are the cheaper way to the relations at ``at``: the actor's
         current developments dated after it (counted no further than needed), with two
         for each other actor (the totals' two seeks per relation cost about as much as
         summing the pairs of two developments), are fewer than those up to it."""
-        row, = self._select(
-            "SELECT (SELECT COUNT(*) FROM {relations} WHERE actor = ?) AS others, (SELECT COUNT(*) FROM (SELECT 1 "
-            "FROM {actors} WHERE actor = ? AND earliest > ? AND position_to IS NULL AND first_role = 1 LIMIT ?) a) "
-            "AS later", [slug, slug, at, earlier])
-        return row["later"] + 2 * row["others"] < earlier
+        earlier = ("(SELECT COUNT(*) FROM {actors} WHERE actor = ? AND earliest <= ? AND position_to IS NULL "
+                   "AND first_role = 1)")
+        return (f"(SELECT COUNT(*) FROM (SELECT 1 FROM {{actors}} WHERE actor = ? AND earliest > ? "
+                f"AND position_to IS NULL AND first_role = 1 LIMIT {earlier}) a) "
+                f"+ 2 * (SELECT COUNT(*) FROM {{relations}} WHERE actor = ?) < {earlier}",
+                [slug, at, slug, at, slug, slug, at])
 
-    def _relations_summed(self, slug: str, at: str, as_of: AsOf, windows: list[str]) -> list[dict[str, Any]]:
+    @staticmethod
+    def _relations_summed(slug: str, at: str, as_of: AsOf, windows: list[str]) -> tuple[str, list[Any]]:
         """Relations at any record time: the pairs up to ``at``, summed per other actor in
         the order of the pairs index (no sort), with the weight and quad class of each
         row's category and the weights of the two trend windows; then, per other actor,
@@ -484,7 +481,7 @@ class Reader:
         recent_from, before_from = windows
         join, current, params = _own_rows("p", as_of)
         last_join, last_current, _ = _own_rows("l", as_of)
-        return self._select(
+        return (
             f"WITH relation AS (SELECT p.other, COUNT(*) AS developments, SUM(c.weight) AS score, "
             f"{', '.join(f'SUM(c.{quad}) AS {quad}' for quad in QUAD_CLASSES)}, MAX(p.earliest) AS day, "
             f"SUM(CASE WHEN p.earliest > ? THEN c.weight ELSE 0 END) AS recent, "
@@ -494,9 +491,10 @@ class Reader:
             f"SELECT r.*, (SELECT l.position_from FROM {{pairs}} l{last_join} WHERE l.actor = ? AND l.other = r.other "
             f"AND l.earliest = r.day AND {last_current} ORDER BY l.first_position DESC LIMIT 1) AS position_from "
             f"FROM relation r",
-            [recent_from, before_from, recent_from, slug, *params, at, slug, *params], packed=_RELATION)
+            [recent_from, before_from, recent_from, slug, *params, at, slug, *params])
 
-    def _relations_from_totals(self, slug: str, at: str, windows: list[str]) -> list[dict[str, Any]]:
+    @staticmethod
+    def _relations_from_totals(slug: str, at: str, windows: list[str]) -> tuple[str, list[Any]]:
         """Relations in the current record, for a day after most of the actor's
         developments: each pair's totals over all time, less its pairs dated after
         ``at``, which are read with those of the trend windows in one seek per other
@@ -505,7 +503,7 @@ class Reader:
         later = "CASE WHEN p.earliest > ? THEN {} ELSE 0 END"
         totals = ", ".join(f"t.{column} - SUM({later.format(value)}) AS {column}" for column, value in
                            [("developments", "1"), ("score", "c.weight"), *((q, f"c.{q}") for q in QUAD_CLASSES)])
-        return self._select(
+        return (
             f"WITH relation AS (SELECT t.other, {totals}, "
             f"SUM(CASE WHEN p.earliest > ? AND p.earliest <= ? THEN c.weight ELSE 0 END) AS recent, "
             f"SUM(CASE WHEN p.earliest > ? AND p.earliest <= ? THEN c.weight ELSE 0 END) AS previous "
@@ -515,42 +513,66 @@ class Reader:
             f"SELECT r.*, (SELECT l.position_from FROM {{pairs}} l WHERE l.actor = ? AND l.other = r.other "
             f"AND l.earliest <= ? AND l.position_to IS NULL ORDER BY l.earliest DESC, l.first_position DESC LIMIT 1) "
             f"AS position_from FROM relation r WHERE r.developments > 0",
-            [*[at] * (2 + len(QUAD_CLASSES)), recent_from, at, before_from, recent_from, before_from, slug, slug, at],
-            packed=_RELATION)
+            [*[at] * (2 + len(QUAD_CLASSES)), recent_from, at, before_from, recent_from, before_from, slug, slug, at])
 
-    def _involvement(self, slug: str, at: str, as_of: AsOf) -> dict[str, Any]:
-        """How often the actor took part up to ``at``: developments, by role (each role it
-        had), by category (each development once: on the actor's first row of a version,
+    def _involvement(self, slug: str, at: str, as_of: AsOf) -> tuple[str, list[Any]]:
+        """How often the actor took part up to ``at``, per role and category: rows (each
+        role it had) and developments (each once: on the actor's first row of a version,
         ``first_role`` is 1), first and last day."""
         join, current, params = _own_rows("me", as_of)
-        rows = self._select(
+        return self.view.dialect.packed(
             f"SELECT me.role, me.category, COUNT(*) AS n, SUM(me.first_role) AS developments, MIN(me.earliest) AS first, "
             f"MAX(me.latest) AS last FROM {{actors}} me{join} WHERE me.actor = ? AND me.earliest <= ? AND {current} "
-            f"GROUP BY me.role, me.category", [slug, at, *params],
-            packed=["role", "category", "n", "developments", "first", "last"])
-        by_role: dict[str, int] = {}
-        by_category: dict[str, int] = {}
-        for row in rows:
-            by_role[row["role"]] = by_role.get(row["role"], 0) + row["n"]
-            if row["developments"]:
-                by_category[row["category"]] = by_category.get(row["category"], 0) + row["developments"]
-        return {
-            "developments": sum(by_category.values()),
-            "by_role": dict(sorted(by_role.items())),
-            "by_category": dict(sorted(by_category.items())),
-            "first": min((row["first"] for row in rows), default=None),
-            "last": max((row["last"] for row in rows), default=None),
-        }
+            f"GROUP BY me.role, me.category", _INVOLVEMENT), [slug, at, *params]
 
-    def _by_version(self, table: str, columns: list[str], positions: list[int]) -> dict[int, dict[str, Any]]:
-        """Rows of a table keyed by version (``position_from``), for the given versions, in
-        one query."""
-        if not positions:
-            return {}
-        columns = ["position_from", *columns]
-        rows = self._select(f"SELECT {', '.join(columns)} FROM {{{table}}} WHERE position_from IN "
-                            f"({_marks(positions)})", positions, packed=columns)
-        return {row["position_from"]: row for row in rows}
+
+def _actor_statement(slug: str, as_of: AsOf) -> tuple[str, list[Any]]:
+    """The statement of an actor's document (``doc``), now or at record time ``as_of``."""
+    if as_of is None:
+        return "SELECT doc FROM {actor_heads} WHERE slug = ?", [slug]
+    where, params = _record_time("v", as_of)
+    return f"SELECT v.doc FROM {{actor_versions}} v WHERE v.slug = ? AND {' AND '.join(where)}", [slug, *params]
+
+
+def _attributes(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    attributes = {}
+    for row in sorted(rows, key=itemgetter("attribute")):
+        doc = _decode(row["doc"])
+        attributes[row["attribute"]] = {"value": _decode(row["value"]), "development": doc["id"],
+                                        "title": doc["title"], "when": doc["when"], "earliest": row["earliest"],
+                                        "sources": doc["sources"]}
+    return attributes
+
+
+def _relations(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    relations = {}
+    for row in sorted(rows, key=itemgetter("other")):
+        recent, previous = float(row["recent"]), float(row["previous"])
+        relations[row["other"]] = {
+            "counts": {quad: row[quad] for quad in QUAD_CLASSES},
+            "developments": row["developments"], "score": float(row["score"]),
+            "last": {"development": row["last_id"], "title": row["last_title"], "when": row["last_when"],
+                     "category": row["last_category"]},
+            "recent_score": recent, "previous_score": previous,
+            "trend": "warming" if recent > previous else "cooling" if recent < previous else "steady",
+        }
+    return relations
+
+
+def _involvement(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    by_role: dict[str, int] = {}
+    by_category: dict[str, int] = {}
+    for row in rows:
+        by_role[row["role"]] = by_role.get(row["role"], 0) + row["n"]
+        if row["developments"]:
+            by_category[row["category"]] = by_category.get(row["category"], 0) + row["developments"]
+    return {
+        "developments": sum(by_category.values()),
+        "by_role": dict(sorted(by_role.items())),
+        "by_category": dict(sorted(by_category.items())),
+        "first": min((row["first"] for row in rows), default=None),
+        "last": max((row["last"] for row in rows), default=None),
+    }
 
 
 def _at_version(document: dict[str, Any] | None, version: int) -> dict[str, Any] | None:

@@ -59,6 +59,15 @@ class Dialect:
         """The values of ``expressions`` as one JSON array."""
         return f"{'json_array' if self.name == 'sqlite' else 'json_build_array'}({', '.join(expressions)})"
 
+    def packed(self, statement: str, columns: Sequence[str]) -> str:
+        """A statement of one row for a statement of many: its rows (of these columns) as
+        one JSON array, for :func:`unpack`. SQLite releases the interpreter lock for each
+        row it steps to, and when the server's other threads are busy each release is a
+        hand-over: the 80 rows of an actor's relations waited 80 times for the lock to come
+        back. The values pass through JSON, where SQLite writes a real with 15 digits:
+        exact for the weights' sums (halves), not for any real."""
+        return f"SELECT {self.array_of(self.array(columns))} FROM ({statement}) AS selected"
+
     def joined(self, expression: str) -> str:
         """An aggregate: the texts of ``expression`` joined by :data:`SEPARATOR` (null if none)."""
         if self.name == "sqlite":
@@ -75,6 +84,12 @@ class Dialect:
         statement = statement.format(**{k: self.table(v) for k, v in tables.items()}, **names,
                                      without_rowid=self.without_rowid, position_key=self.position_key)
         return statement.replace("?", self.placeholder) if self.placeholder != "?" else statement
+
+
+def unpack(packed: str | None, columns: Sequence[str]) -> list[Row]:
+    """The rows of a statement read packed (:meth:`Dialect.packed`), in no promised order
+    (no aggregate promises one); none if it had none (PostgreSQL's array is then null)."""
+    return [dict(zip(columns, values)) for values in msgspec.json.decode(packed or "[]")]
 
 
 class ReadTables:
@@ -151,23 +166,10 @@ class ReadTables:
                 cursor.execute(self.dialect.sql(statement, tables))
 
     def select(self, statement: str, tables: dict[str, str], params: Sequence[Any] = (),
-               snapshot: Any = None, *, plan_each_time: bool = False, packed: Sequence[str] = ()) -> list[Row]:
+               snapshot: Any = None, *, plan_each_time: bool = False) -> list[Row]:
         """Rows of one statement, read on its own (it sees one state of the tables by
         itself) or in ``snapshot``'s transaction. ``plan_each_time``: the statement's best
-        plan depends on its values (see :meth:`PostgresView._rows`).
-
-        ``packed``: the statement's columns, named for a statement of many rows, which
-        are then read as one row (a JSON array of them) and unpacked here, in no promised
-        order (no aggregate promises one). SQLite releases the interpreter lock for each row it steps to, and
-        when the server's other threads are busy each release is a hand-over: the 80 rows
-        of an actor's relations waited 80 times for the lock to come back. The values pass
-        through JSON, where SQLite writes a real with 15 digits: exact for the weights'
-        sums (halves), not for any real."""
-        if packed:
-            rows = self.select(f"SELECT {self.dialect.array_of(self.dialect.array(packed))} AS packed "
-                               f"FROM ({statement}) AS selected", tables, params, snapshot,
-                               plan_each_time=plan_each_time)
-            return [dict(zip(packed, values)) for values in msgspec.json.decode(rows[0]["packed"] or "[]")]
+        plan depends on its values (see :meth:`PostgresView._rows`)."""
         snapshot = snapshot if snapshot is not None else getattr(self._reading, "cursor", None)
         if snapshot is not None:
             return self._rows(snapshot, statement, tables, params, plan_each_time)

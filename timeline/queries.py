@@ -412,9 +412,9 @@ class Reader:
             "as_of": as_of,
             "profile": {k: profile.get(k) for k in ("id", "name", "names", "aliases", "kind", "description",
                                                      "wikidata")},
-            "attributes": _attributes(unpack(row["attributes"], _ATTRIBUTE)),
-            "relations": _relations(unpack(row["relations"], _RELATION)),
-            "involvement": _involvement(unpack(row["involvement"], _INVOLVEMENT)),
+            "attributes": _attributes_shown(unpack(row["attributes"], _ATTRIBUTE)),
+            "relations": _relations_shown(unpack(row["relations"], _RELATION)),
+            "involvement": _involvement_shown(unpack(row["involvement"], _INVOLVEMENT)),
         }
 
     # Actor state is computed in SQL from the actor's own rows (actors and effects
@@ -443,16 +443,16 @@ class Reader:
         table), and the trend of the last 90 days against the 90 before."""
         day = date.fromisoformat(at)
         windows = [_days_before(day, TREND_DAYS), _days_before(day, 2 * TREND_DAYS)]
-        summed, summed_params = self._shown(*self._relations_summed(slug, at, as_of, windows))
+        summed, summed_params = self._with_briefs(*self._relations_summed(slug, at, as_of, windows))
         if as_of is not None:
             return summed, summed_params
         cheaper, cheaper_params = self._totals_are_cheaper(slug, at)
-        totals, totals_params = self._shown(*self._relations_from_totals(slug, at, windows))
+        totals, totals_params = self._with_briefs(*self._relations_from_totals(slug, at, windows))
         # CASE runs the subquery of its branch only, in both stores.
         return (f"SELECT CASE WHEN {cheaper} THEN ({totals}) ELSE ({summed}) END",
                 [*cheaper_params, *totals_params, *summed_params])
 
-    def _shown(self, statement: str, params: list[Any]) -> tuple[str, list[Any]]:
+    def _with_briefs(self, statement: str, params: list[Any]) -> tuple[str, list[Any]]:
         """Relations with what each shows of its last development, packed."""
         return self.view.dialect.packed(
             f"SELECT r.*, b.id AS last_id, b.title AS last_title, b.when_stated AS last_when, "
@@ -534,7 +534,7 @@ def _actor_statement(slug: str, as_of: AsOf) -> tuple[str, list[Any]]:
     return f"SELECT v.doc FROM {{actor_versions}} v WHERE v.slug = ? AND {' AND '.join(where)}", [slug, *params]
 
 
-def _attributes(rows: list[dict[str, Any]]) -> dict[str, Any]:
+def _attributes_shown(rows: list[dict[str, Any]]) -> dict[str, Any]:
     attributes = {}
     for row in sorted(rows, key=itemgetter("attribute")):
         doc = _decode(row["doc"])
@@ -544,7 +544,7 @@ def _attributes(rows: list[dict[str, Any]]) -> dict[str, Any]:
     return attributes
 
 
-def _relations(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+def _relations_shown(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     relations = {}
     for row in sorted(rows, key=itemgetter("other")):
         recent, previous = float(row["recent"]), float(row["previous"])
@@ -559,7 +559,7 @@ def _relations(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return relations
 
 
-def _involvement(rows: list[dict[str, Any]]) -> dict[str, Any]:
+def _involvement_shown(rows: list[dict[str, Any]]) -> dict[str, Any]:
     by_role: dict[str, int] = {}
     by_category: dict[str, int] = {}
     for row in rows:

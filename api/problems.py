@@ -45,24 +45,12 @@ def from_http_exception(error: HTTPException) -> Response:
     messages = data.get("messages") or {}
     if status == 422 and isinstance(messages, dict) and set(messages) & {"query", "querystring", "headers"}:
         status = 400  # a malformed query string or header is a bad request, not an unprocessable entity
-    if status == 429:
-        headers["Retry-After"] = str(_retry_after())
     if status in (400, 422) and errors:
         detail = "the request has invalid fields: " + ", ".join(errors)
     else:
         detail = data.get("message") or error.description or error.name
     title = "Bad request" if status == 400 else error.name
     return problem(status, title, str(detail), errors=errors or None, headers=headers)
-
-
-def _retry_after() -> int:
-    """Seconds until the exhausted rate limit resets."""
-    import time
-
-    from api.extension import limiter
-
-    limit = limiter.current_limit
-    return 1 if limit is None else max(1, int(limit.reset_at - time.time()))
 
 
 def from_record_error(error: RecordError) -> Response:

@@ -1214,6 +1214,16 @@ def test_write_rate_limit_per_token(make_api):
     assert api.post("/api/v1/actors", {**GEORGIA, "id": "state-3"}, who="admin").status_code == 201
 
 
+def test_a_write_beyond_any_of_several_limits_waits_for_the_window_it_exhausted(make_api):
+    api = make_api(WRITE_RATE_LIMIT="100 per minute; 3 per hour")
+    for n in range(3):
+        assert api.post("/api/v1/actors", {**GEORGIA, "id": f"state-{n}"}).status_code == 201
+    limited = api.post("/api/v1/actors", {**GEORGIA, "id": "state-3"})
+    assert_problem(limited, 429)
+    assert "3 per 1 hour" in limited.get_json()["detail"]
+    assert 60 < int(limited.headers["Retry-After"]) <= 3600
+
+
 def test_concurrent_writes_never_start_the_memory_limits_expiry_timer_twice(make_api, monkeypatch):
     """Regression: a write failed with 500 "threads can only be started once" when two
     threads found the memory storage's expiry timer stopped at the same moment. And the

@@ -307,9 +307,11 @@ class _GroupCommit:
         The commands run before the turn, since the turn is what the workers of a store
         queue for (under 32 writers it was held ~5 ms per group of ~7). A stream another
         process moves on meanwhile makes the save clash, and each command runs again
-        alone, in the turn."""
+        alone, in the turn. The commands queued while the group waited for the turn join
+        it there (:meth:`_join_latecomers`)."""
         batch, staged = self._stage(group)
         with self.turn():
+            self._join_latecomers(group, batch, staged)
             saved = self._store(group, batch, staged)
             reached = max((p.outcome.position or 0 for p in group if isinstance(p.outcome, Receipt)), default=0)
             if reached and self.chronicle.after_save is not None:
@@ -317,6 +319,44 @@ class _GroupCommit:
                     self.chronicle.after_save(reached, saved)
                 except Exception:  # each writer projects again itself, and hears the error there
                     log.warning("projecting a group commit failed", exc_info=True)
+
+    def _join_latecomers(self, group: list[_Pending], batch: _Batch,
+                         staged: list[tuple[_Pending, tuple[UUID, Receipt]]]) -> None:
+        """Moves the commands queued meanwhile into the group, after its own. A commit
+        costs a SQLite store ~0.6 ms of CPU to sync its log, however many commands it
+        holds. With three workers taking turns, a group waited longer for its turn than it
+        took to save (9 ms against 7 ms under 32 writers), and its own worker's next
+        commands queued behind it: 29% of the groups were of one command, at ~4 times the
+        CPU per command of a group of eight. Joined here, 13,250 writes took 1,700 groups
+        where 13,500 had taken 3,000."""
+        with self.lock:
+            latecomers, self.queue = self.queue, []
+        if not latecomers:
+            return
+        if len(group) == 1:  # not staged before the turn: a group of one needs no batch
+            self._stage_into(batch, staged, group)
+        self._stage_into(batch, staged, latecomers)
+        group.extend(latecomers)
+
+    def _stage(self, group: list[_Pending]) -> tuple[_Batch, list[tuple[_Pending, tuple[UUID, Receipt]]]]:
+        """Runs the group's commands as one batch, leaving out those it refuses (they
+        run alone); a group of one needs no batch."""
+        batch = _Batch(self.chronicle, "")
+        staged: list[tuple[_Pending, tuple[UUID, Receipt]]] = []
+        if len(group) > 1:
+            self._stage_into(batch, staged, group)
+        return batch, staged
+
+    @staticmethod
+    def _stage_into(batch: _Batch, staged: list[tuple[_Pending, tuple[UUID, Receipt]]],
+                    commands: list[_Pending]) -> None:
+        for pending in commands:
+            batch.recorded_by = pending.recorded_by
+            try:
+                batch.run(len(staged), pending.command, pending.args)
+            except Exception:  # noqa: BLE001 - it will hear its own error when it runs alone
+                continue
+            staged.append((pending, batch.receipts[-1]))
 
     @contextmanager
     def turn(self) -> Iterator[None]:
@@ -330,20 +370,6 @@ class _GroupCommit:
             return
         with self.chronicle.recorder.datastore.get_connection() as connection, store_lock(url, "write", connection):
             yield
-
-    def _stage(self, group: list[_Pending]) -> tuple[_Batch, list[tuple[_Pending, tuple[UUID, Receipt]]]]:
-        """Runs the group's commands as one batch, leaving out those it refuses (they
-        run alone); a group of one needs no batch."""
-        batch = _Batch(self.chronicle, "")
-        staged: list[tuple[_Pending, tuple[UUID, Receipt]]] = []
-        for pending in group if len(group) > 1 else ():
-            batch.recorded_by = pending.recorded_by
-            try:
-                batch.run(len(staged), pending.command, pending.args)
-            except Exception:  # noqa: BLE001 - it will hear its own error when it runs alone
-                continue
-            staged.append((pending, batch.receipts[-1]))
-        return batch, staged
 
     def _store(self, group: list[_Pending], batch: _Batch,
                staged: list[tuple[_Pending, tuple[UUID, Receipt]]]) -> dict[int, Any]:

@@ -389,3 +389,35 @@ def test_a_group_waits_while_another_process_has_the_turn(chronicle, database_ur
         assert writer.is_alive() and positions(chronicle) == before
     writer.join(5)
     assert not writer.is_alive() and len(positions(chronicle)) == len(before) + 1
+
+
+def test_commands_sent_while_a_group_waits_for_the_turn_join_it(chronicle, database_url, monkeypatch):
+    """Each commit syncs the store's log to disk, whatever it holds: a group of one that
+    waited for another worker's turn takes the commands queued meanwhile along, and each
+    still hears its own answer, in the order sent."""
+    chronicle.execute([("register_actor", actor) for actor in ACTORS], recorded_by="setup")
+    save, saves = chronicle.save, []
+
+    def counted(*events: Any, **kwargs: Any) -> Any:
+        saves.append(len(events))
+        return save(*events, **kwargs)
+
+    monkeypatch.setattr(chronicle, "save", counted)
+    with ThreadPoolExecutor(4) as pool, turn_taken_elsewhere(database_url):
+        first = pool.submit(outcome, lambda: chronicle.record_development(development(title="First"),
+                                                                          recorded_by="alice"))
+        while not chronicle._group.saving:
+            time.sleep(0.001)
+        later = []
+        for title in ("Second", "not a date", "Third"):
+            details = development(title=title) if title != "not a date" else development(when=title)
+            later.append(pool.submit(outcome, lambda d=details: chronicle.record_development(d, recorded_by="bob")))
+            while len(chronicle._group.queue) < len(later):
+                time.sleep(0.001)
+        time.sleep(0.05)
+        assert saves == [], "nothing is saved before the turn"
+    first, second, invalid, third = first.result(5), *(f.result(5) for f in later)
+    assert saves == [3], "one save of the three valid commands (the invalid one, run alone, saves nothing)"
+    assert isinstance(invalid, InvalidInput)
+    assert [r.position for r in (first, second, third)] == positions(chronicle)[-3:]
+    assert [chronicle.development(r.id).title for r in (first, second, third)] == ["First", "Second", "Third"]

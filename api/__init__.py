@@ -13,7 +13,7 @@ from eventsourcing.persistence import PersistenceError
 from werkzeug.exceptions import BadRequest, HTTPException
 
 from api import auth, problems, web
-from api.extension import Timeline, api, check_limits_in_views_only, limiter, serialize_expiry_timer
+from api.extension import Timeline, api, check_limits_in_views_only, limiter, tame_expiry_timer
 from api.json import JSONProvider
 from api.settings import from_environment
 from api.views.common import PreconditionMissing, precondition_required
@@ -53,7 +53,7 @@ def create_app(settings: dict[str, Any] | None = None) -> Flask:
     Timeline(app, config)
     limiter.init_app(app)
     check_limits_in_views_only(app)
-    serialize_expiry_timer(limiter.storage)
+    tame_expiry_timer(limiter.storage)
     CORS(app, resources={r"/api/*": {"origins": "*", "methods": ["GET", "HEAD", "OPTIONS"]}})
     api.init_app(app, spec_kwargs={"components": {"securitySchemes": {
         "bearer": {"type": "http", "scheme": "bearer"}}}})

@@ -112,27 +112,39 @@ def check_limits_in_views_only(app: Flask) -> None:
     app.before_request_funcs[None].remove(limiter._check_request_limit)
 
 
-def serialize_expiry_timer(storage: object) -> None:
-    """The ``limits`` memory storage restarts its expiry timer from whichever request
-    thread finds it stopped, without a lock: two threads at once start one timer twice
-    and one write fails with "threads can only be started once" (limits issue #26; fixed
-    upstream by pull request #352, not in a release as of limits 5.8.0, the latest). One
-    thread at a time restarts it here, and the others go on without it: the timer only
-    frees the counters of idle tokens, and a thread that waited for another to start it
-    (a new thread every 10 ms) was a tenth of what py-spy saw under 32 writers. Remove
-    this once a release has the fix."""
+EXPIRY_INTERVAL = 1.0
+"""Seconds between runs of the ``limits`` memory storage's expiry timer."""
+
+
+def tame_expiry_timer(storage: object) -> None:
+    """The ``limits`` memory storage restarts its expiry timer, a new thread that runs
+    10 ms later, from the first request thread that finds it finished. Two fixes:
+
+    - One thread at a time restarts it. Two at once started one timer twice and a write
+      failed with "threads can only be started once" (limits issue #26; fixed upstream
+      by pull request #352, not in a release as of limits 5.8.0, the latest). The others
+      go on without waiting for it.
+    - It is restarted at most once every ``EXPIRY_INTERVAL``. Under steady writes it was
+      a new thread every ~10 ms per worker, and starting it took 3% of a write's
+      interpreter time (py-spy). The timer only frees the counters of idle tokens: a
+      counter whose window has passed is reset when its token next writes, timer or not.
+
+    Remove this once a release has the fix and a setting for the interval."""
     if not isinstance(storage, MemoryStorage):
         return
     schedule, lock = storage._MemoryStorage__schedule_expiry, threading.Lock()
+    due = 0.0
 
-    def one_at_a_time() -> None:
-        if lock.acquire(blocking=False):
+    def seldom_and_one_at_a_time() -> None:
+        nonlocal due
+        if time.monotonic() >= due and lock.acquire(blocking=False):
             try:
+                due = time.monotonic() + EXPIRY_INTERVAL
                 schedule()
             finally:
                 lock.release()
 
-    storage._MemoryStorage__schedule_expiry = one_at_a_time
+    storage._MemoryStorage__schedule_expiry = seldom_and_one_at_a_time
 
 
 class Timeline:

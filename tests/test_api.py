@@ -1266,6 +1266,28 @@ def test_concurrent_writes_never_start_the_memory_limits_expiry_timer_twice(make
     assert failures == [] and storage.get("token:someone") == 4
 
 
+def test_steady_writes_restart_the_memory_limits_expiry_timer_at_most_once_a_second(make_api):
+    """It was a new thread every ~10 ms per worker, 3% of a write's interpreter time."""
+    import threading
+
+    from api.extension import EXPIRY_INTERVAL, limiter
+
+    make_api(seed=False)
+    storage = limiter.storage
+    storage.timer.cancel()
+    storage.timer.join()
+    timers: list[threading.Timer] = []
+    started = time.monotonic()
+    while time.monotonic() - started < 0.3:  # ~30 lifetimes of a 10 ms timer
+        storage.incr("token:steady", 60)
+        if not timers or storage.timer is not timers[-1]:
+            timers.append(storage.timer)
+        time.sleep(0.002)
+    assert EXPIRY_INTERVAL >= 1 and len(timers) == 1, f"{len(timers)} timers in 0.3 s"
+    assert storage.get("token:steady") > 50
+    assert isinstance(storage.timer, threading.Timer)
+
+
 def test_write_rate_limit_counts_every_write_of_a_token(make_api):
     api = make_api(WRITE_RATE_LIMIT="3 per minute")
     assert api.post("/api/v1/actors", GEORGIA).status_code == 201

@@ -242,6 +242,17 @@ def schema_lock(url: str) -> Iterator[None]:
         yield
 
 
+def _lock_file(path: str) -> Any:
+    """The lock file, opened for this call; its folder is made only when missing (a
+    write takes the lock once per group, and checking the folder each time cost more
+    than opening the file)."""
+    try:
+        return open(path, "a")
+    except FileNotFoundError:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        return open(path, "a")
+
+
 @contextmanager
 def store_lock(url: str, purpose: str, connection: Any = None) -> Iterator[None]:
     """A lock that every process of a store shares, one per ``purpose``: a lock file
@@ -254,8 +265,7 @@ def store_lock(url: str, purpose: str, connection: Any = None) -> Iterator[None]
         if path in ("", ":memory:"):
             yield
             return
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        with open(f"{path}.{purpose}-lock", "a") as lock:
+        with _lock_file(f"{path}.{purpose}-lock") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             try:
                 yield

@@ -78,3 +78,19 @@ def test_a_sqlite_url_with_a_host_is_refused_rather_than_kept_in_memory(tmp_path
     monkeypatch.chdir(tmp_path)
     with pytest.raises(ValueError, match="sqlite:///relative.db or sqlite:////absolute.db"):
         Chronicle(env={"TIMELINE_DATABASE_URL": "sqlite://timeline.db"})
+
+
+def test_a_store_lock_makes_its_folder_when_missing_and_excludes_another_holder(tmp_path):
+    import fcntl
+
+    from events.storage import store_lock
+
+    url = f"sqlite:///{tmp_path}/not/yet/timeline.db"
+    with store_lock(url, "write"):
+        lock_file = tmp_path / "not" / "yet" / "timeline.db.write-lock"
+        assert lock_file.exists()
+        with open(lock_file) as other:
+            with pytest.raises(BlockingIOError):
+                fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    with open(lock_file) as other:
+        fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)  # released with the block

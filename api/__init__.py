@@ -13,7 +13,7 @@ from eventsourcing.persistence import PersistenceError
 from werkzeug.exceptions import BadRequest, HTTPException
 
 from api import auth, problems, web
-from api.extension import Timeline, api, check_limits_in_views_only, limiter, tame_expiry_timer
+from api.extension import Timeline, api, count_writes_only, limiter, tame_expiry_timer
 from api.json import JSONProvider
 from api.settings import from_environment
 from api.views.common import PreconditionMissing, precondition_required
@@ -52,7 +52,7 @@ def create_app(settings: dict[str, Any] | None = None) -> Flask:
     app.json = JSONProvider(app)
     Timeline(app, config)
     limiter.init_app(app)
-    check_limits_in_views_only(app)
+    count_writes_only(app)
     tame_expiry_timer(limiter.storage)
     CORS(app, resources={r"/api/*": {"origins": "*", "methods": ["GET", "HEAD", "OPTIONS"]}})
     api.init_app(app, spec_kwargs={"components": {"securitySchemes": {
@@ -121,8 +121,11 @@ def create_app(settings: dict[str, Any] | None = None) -> Flask:
 
     @app.after_request
     def secure(response):
-        for name, value in SECURITY_HEADERS.items():
-            response.headers.setdefault(name, value)
+        """The security headers a view has not set itself, added in one pass (werkzeug's
+        ``setdefault`` searches the headers once for each)."""
+        present = {name.lower() for name in response.headers.keys()}
+        response.headers.extend([(name, value) for name, value in SECURITY_HEADERS.items()
+                                 if name.lower() not in present])
         return response
 
     return app

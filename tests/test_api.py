@@ -1266,6 +1266,19 @@ def test_concurrent_writes_never_start_the_memory_limits_expiry_timer_twice(make
     assert failures == [] and storage.get("token:someone") == 4
 
 
+def test_flask_limiter_adds_no_hook_to_every_request(make_api):
+    """Writes are counted in the write decorator; Flask-Limiter's own hooks on every
+    request found nothing to do and cost ~20 µs of CPU each time."""
+    from functools import partial
+
+    from api.extension import limiter
+
+    app = make_api(seed=False).app
+    hooks = [*app.before_request_funcs[None], *app.after_request_funcs[None], *app.teardown_request_funcs.get(None, [])]
+    owners = [h.args[0] if isinstance(h, partial) else getattr(h, "__self__", None) for h in hooks]
+    assert limiter not in owners and len(hooks) == 4, hooks  # ours: readable_url, json_only, secure; CORS
+
+
 def test_steady_writes_restart_the_memory_limits_expiry_timer_at_most_once_a_second(make_api):
     """It was a new thread every ~10 ms per worker, 3% of a write's interpreter time."""
     import threading

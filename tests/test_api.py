@@ -1413,6 +1413,18 @@ def test_a_kept_answer_is_the_computed_one_until_a_write(api: Api, monkeypatch, 
     assert len(calls) == 2 and after.get_data() != first.get_data()
 
 
+def test_a_kept_answer_is_kept_apart_for_each_host_and_spelling_of_its_url(api: Api, monkeypatch):
+    """The next page's Link names the host the request was sent to."""
+    calls = counting(api, monkeypatch, "timeline")
+    path = f"{TIMELINE}?actor=armenia&limit=2"
+    links = {host: api.get(path, headers={"Host": host}).headers["Link"] for host in ("a.example", "b.example")}
+    assert links["a.example"].startswith("<http://a.example/") and links["b.example"].startswith("<http://b.example/")
+    assert api.get(path, headers={"Host": "a.example"}).headers["Link"] == links["a.example"]
+    assert len(calls) == 2
+    assert api.get(path.replace("limit=2", "limit=%32"), headers={"Host": "a.example"}).status_code == 200
+    assert len(calls) == 3
+
+
 def test_a_write_of_another_worker_ends_the_kept_answers(api: Api, database_url: str, monkeypatch):
     """The positions are read from the store, so another process's writes count too."""
     calls = counting(api, monkeypatch, "timeline")

@@ -90,7 +90,8 @@ def write_rate(view: Callable[..., Any]) -> Callable[..., Any]:
 
     The count is Flask-Limiter's strategy, asked directly. Its route decorator also
     resolved the limit's text, scopes, exemptions and meta limits again on every write,
-    none of which this service uses: 8% of a write's CPU under 32 writers (py-spy)."""
+    none of which this service uses: 9% of a write's interpreter time under 32 writers
+    (py-spy)."""
 
     @wraps(view)
     def limited(*args: Any, **kwargs: Any) -> Any:

@@ -333,10 +333,9 @@ class _GroupCommit:
             latecomers, self.queue = self.queue, []
         if not latecomers:
             return
-        if len(group) == 1:  # not staged before the turn: a group of one needs no batch
-            self._stage_into(batch, staged, group)
-        self._stage_into(batch, staged, latecomers)
-        group.extend(latecomers)
+        staged_before = len(group) > 1  # a group of one needs no batch, so it was not staged
+        group.extend(latecomers)  # first: whatever happens next, they hear the group's outcome
+        self._stage_into(batch, staged, latecomers if staged_before else group)
 
     def _stage(self, group: list[_Pending]) -> tuple[_Batch, list[tuple[_Pending, tuple[UUID, Receipt]]]]:
         """Runs the group's commands as one batch, leaving out those it refuses (they

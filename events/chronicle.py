@@ -112,41 +112,43 @@ class Chronicle(Application[UUID]):
         return self.events.put(events, **kwargs)
 
     # Commands, one method each; each runs as a batch of one, grouped with concurrent ones.
+    # ``again`` on a write to an existing stream: the command may be in the record already,
+    # sent before by a request whose answer was lost (:meth:`landed`).
 
     def register_actor(self, details: Mapping[str, Any], *, recorded_by: str) -> Receipt:
         return self._group.submit("register_actor", details, recorded_by)
 
     def correct_actor(self, actor: str, changes: Mapping[str, Any], *, reason: str, recorded_by: str,
-                      expected_version: int | None = None) -> Receipt:
+                      expected_version: int | None = None, again: bool = False) -> Receipt:
         args = {"id": actor, "changes": changes, "reason": reason, "expected_version": expected_version}
-        return self._group.submit("correct_actor", args, recorded_by)
+        return self._group.submit("correct_actor", args, recorded_by, again)
 
     def record_development(self, details: Mapping[str, Any], *, recorded_by: str) -> Receipt:
         return self._group.submit("record_development", details, recorded_by)
 
     def correct_development(self, development: UUID | str, changes: Mapping[str, Any], *, reason: str,
                             recorded_by: str, sources: Iterable[Any] = (),
-                            expected_version: int | None = None) -> Receipt:
+                            expected_version: int | None = None, again: bool = False) -> Receipt:
         args = {"id": development, "changes": changes, "reason": reason, "sources": list(sources),
                 "expected_version": expected_version}
-        return self._group.submit("correct_development", args, recorded_by)
+        return self._group.submit("correct_development", args, recorded_by, again)
 
     def add_source(self, development: UUID | str, source: Mapping[str, Any], *, recorded_by: str,
-                   expected_version: int | None = None) -> Receipt:
+                   expected_version: int | None = None, again: bool = False) -> Receipt:
         args = {"id": development, "source": source, "expected_version": expected_version}
-        return self._group.submit("add_source", args, recorded_by)
+        return self._group.submit("add_source", args, recorded_by, again)
 
     def retract_development(self, development: UUID | str, *, reason: str, recorded_by: str,
                             superseded_by: UUID | str | None = None,
-                            expected_version: int | None = None) -> Receipt:
+                            expected_version: int | None = None, again: bool = False) -> Receipt:
         args = {"id": development, "reason": reason, "superseded_by": superseded_by,
                 "expected_version": expected_version}
-        return self._group.submit("retract_development", args, recorded_by)
+        return self._group.submit("retract_development", args, recorded_by, again)
 
     def restore_development(self, development: UUID | str, *, reason: str, recorded_by: str,
-                            expected_version: int | None = None) -> Receipt:
+                            expected_version: int | None = None, again: bool = False) -> Receipt:
         args = {"id": development, "reason": reason, "expected_version": expected_version}
-        return self._group.submit("restore_development", args, recorded_by)
+        return self._group.submit("restore_development", args, recorded_by, again)
 
     def execute(self, commands: Iterable[tuple[str, Mapping[str, Any]]], *, recorded_by: str) -> list[Receipt]:
         """Carries out commands as one transaction: all of them are stored, or none.
@@ -227,6 +229,39 @@ class Chronicle(Application[UUID]):
         return aggregate
 
 
+    def landed(self, command: str, args: Mapping[str, Any], recorded_by: str) -> Receipt | None:
+        """The receipt of a write to an existing stream that the record holds already: run
+        on the version it expected (with no expected version, the one before the last), it
+        makes the event that follows that version, and the same writer wrote it.
+
+        A request whose process died after storing its event and before answering is run
+        again under its Idempotency-Key. By then its stream has moved on by its own event,
+        and without this its answer would be a stale version, inviting the writer to send
+        it a third time."""
+        try:
+            ident = Actor.create_id(args["id"]) if command == "correct_actor" else _development_id(args["id"])
+            current = self.repository.get(ident).version
+        except (AggregateNotFoundError, RecordError):  # the command will say what is wrong
+            return None
+        expected = args.get("expected_version")
+        version = current - 1 if expected is None else expected
+        if not 0 < version < current:
+            return None
+        stored = list(self.events.get(ident, gt=version, lte=version + 1))
+        if len(stored) != 1 or getattr(stored[0], "recorded_by", None) != recorded_by:
+            return None
+        batch = _Batch(self, recorded_by)
+        before = batch.aggregates[ident] = self.repository.get(ident, version=version)
+        try:
+            batch.run(0, command, {**args, "expected_version": version})
+        except RecordError:
+            return None
+        made = before.collect_events()
+        if len(made) != 1 or not _same_event(stored[0], made[0]):
+            return None
+        return batch.receipts[-1][1]
+
+
 class _Pending:
     """A single command waiting for the next group commit, and then its outcome."""
 
@@ -263,7 +298,15 @@ class _GroupCommit:
         self.lock = threading.Lock()
         """Guards the queue and ``saving``."""
 
-    def submit(self, command: str, args: Mapping[str, Any], recorded_by: str) -> Receipt:
+    def submit(self, command: str, args: Mapping[str, Any], recorded_by: str, again: bool = False) -> Receipt:
+        """The command's receipt, once its group is saved. ``again``: the command's own
+        earlier run may be in the record (:meth:`Chronicle.landed`), and then its receipt is
+        the answer: instead of a stale version, or, with no expected version, instead of
+        running it twice."""
+        if again and args.get("expected_version") is None:  # nothing would be stale: look first
+            found = self.chronicle.landed(command, args, recorded_by)
+            if found is not None:
+                return found
         pending = _Pending(command, args, recorded_by)
         with self.lock:
             self.queue.append(pending)
@@ -273,6 +316,8 @@ class _GroupCommit:
         if pending.outcome is None:
             self._save_queued()
         outcome = pending.outcome
+        if again and isinstance(outcome, StaleVersion):
+            outcome = self.chronicle.landed(command, args, recorded_by) or outcome
         if isinstance(outcome, Exception):
             raise outcome
         return outcome

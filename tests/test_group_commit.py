@@ -421,3 +421,61 @@ def test_commands_sent_while_a_group_waits_for_the_turn_join_it(chronicle, datab
     assert isinstance(invalid, InvalidInput)
     assert [r.position for r in (first, second, third)] == positions(chronicle)[-3:]
     assert [chronicle.development(r.id).title for r in (first, second, third)] == ["First", "Second", "Third"]
+
+
+# A command run again after its answer was lost (``again``: Chronicle.landed)
+
+
+def test_a_write_run_again_finds_itself_in_the_record_instead_of_a_stale_version(timeline):
+    recorded = timeline.record_development(development(), recorded_by="alice")
+    source = {"citation": "Second agency", "quote": "q"}
+    first = timeline.add_source(recorded.id, source, recorded_by="alice", expected_version=1)
+    before = positions(timeline)
+    with pytest.raises(StaleVersion):
+        timeline.add_source(recorded.id, source, recorded_by="alice", expected_version=1)
+    again = timeline.add_source(recorded.id, source, recorded_by="alice", expected_version=1, again=True)
+    assert (again.id, again.version, again.created) == (first.id, 2, False)
+    assert positions(timeline) == before, "nothing stored twice"
+    assert [s["citation"] for s in timeline.development(recorded.id).sources].count("Second agency") == 1
+
+
+def test_a_write_run_again_after_others_wrote_answers_the_version_it_made(timeline):
+    recorded = timeline.record_development(development(), recorded_by="alice")
+    timeline.add_source(recorded.id, {"citation": "Second agency"}, recorded_by="alice", expected_version=1)
+    timeline.add_source(recorded.id, {"citation": "Third agency"}, recorded_by="bob", expected_version=2)
+    again = timeline.add_source(recorded.id, {"citation": "Second agency"}, recorded_by="alice",
+                                expected_version=1, again=True)
+    assert (again.version, again.created) == (2, False)
+
+
+@pytest.mark.parametrize("differs", ["writer", "source", "expected version"])
+def test_a_write_run_again_is_stale_when_the_record_holds_something_else(timeline, differs: str):
+    recorded = timeline.record_development(development(), recorded_by="alice")
+    timeline.add_source(recorded.id, {"citation": "Second agency"}, recorded_by="alice", expected_version=1)
+    writer = "bob" if differs == "writer" else "alice"
+    citation = "Other agency" if differs == "source" else "Second agency"
+    expected = 0 if differs == "expected version" else 1
+    with pytest.raises(StaleVersion):
+        timeline.add_source(recorded.id, {"citation": citation}, recorded_by=writer, expected_version=expected,
+                            again=True)
+
+
+def test_each_kind_of_write_run_again_finds_itself(timeline):
+    actor = ACTORS[0]["id"]
+    recorded = timeline.record_development(development(), recorded_by="alice")
+    writes = [
+        lambda again: timeline.correct_development(recorded.id, {"title": "Corrected"}, reason="typo",
+                                                   recorded_by="alice", expected_version=1, again=again),
+        lambda again: timeline.retract_development(recorded.id, reason="doubtful", recorded_by="alice",
+                                                   expected_version=2, again=again),
+        lambda again: timeline.restore_development(recorded.id, reason="confirmed", recorded_by="alice",
+                                                   expected_version=3, again=again),
+        lambda again: timeline.correct_actor(actor, {"name": "Renamed"}, reason="spelling", recorded_by="alice",
+                                             expected_version=1, again=again),
+        lambda again: timeline.add_source(recorded.id, {"citation": "Any"}, recorded_by="alice", again=again),
+    ]
+    for write in writes:
+        first = write(False)
+        length = len(positions(timeline))
+        assert write(True) == first._replace(position=None, created=False)
+        assert len(positions(timeline)) == length

@@ -9,7 +9,9 @@ A claim whose process died (a crash between the write and its answer) would hold
 key for good; after ``LEASE`` a retry takes it over and runs the request again. That
 is safe because a keyed recording without an id gets one derived from the key
 (:func:`keyed_id`): run again, it finds itself already recorded. A write to an existing
-stream that did land answers 412 on the rerun, with the current version to read.
+stream is run again with ``again`` (:func:`again`): if it did land, it finds its own event
+in the record (``Chronicle.landed``) and answers with its receipt, where it would find
+its stream moved on and answer 412.
 """
 
 from __future__ import annotations
@@ -48,21 +50,25 @@ class IdempotencyKeys:
         with view.schema_lock():  # workers starting at once take turns
             view.execute(SCHEMA, TABLES)
 
-    def claim(self, owner: str, key: str, fingerprint: str) -> dict[str, Any] | None:
-        """Claims a key; returns None if claimed now, else the row that holds it."""
+    def claim(self, owner: str, key: str, fingerprint: str) -> tuple[dict[str, Any] | None, bool]:
+        """Claims a key. Answers the row that holds it, if it is held; else None, and
+        whether the claim was taken over from a request whose process died (whose write
+        may be in the record already)."""
         now = datetime.now(timezone.utc)
-        claimed = self.view.write([
+        if self.view.write([
             ("DELETE FROM {keys} WHERE created_at < ?", [((now - self.ttl).isoformat(),)]),
             ("INSERT INTO {keys} VALUES (?, ?, ?, NULL, NULL, NULL, ?) ON CONFLICT (owner, key) DO NOTHING",
              [(owner, key, fingerprint, now.isoformat())]),
-        ], TABLES)
-        if not claimed:  # held: by a running request, an answer, or an abandoned claim past its lease
-            claimed = self.view.write([
-                ("UPDATE {keys} SET created_at = ? WHERE owner = ? AND key = ? AND fingerprint = ? "
-                 "AND status IS NULL AND created_at < ?",
-                 [(now.isoformat(), owner, key, fingerprint, (now - LEASE).isoformat())]),
-            ], TABLES)
-        return None if claimed else self.find(owner, key)
+        ], TABLES):
+            return None, False
+        # Held: by a running request, an answer, or an abandoned claim past its lease.
+        if self.view.write([
+            ("UPDATE {keys} SET created_at = ? WHERE owner = ? AND key = ? AND fingerprint = ? "
+             "AND status IS NULL AND created_at < ?",
+             [(now.isoformat(), owner, key, fingerprint, (now - LEASE).isoformat())]),
+        ], TABLES):
+            return None, True
+        return self.find(owner, key), False
 
     def find(self, owner: str, key: str) -> dict[str, Any] | None:
         rows = self.view.select("SELECT * FROM {keys} WHERE owner = ? AND key = ?", TABLES, [owner, key])
@@ -93,13 +99,13 @@ def idempotent(view: Callable[..., Any]) -> Callable[..., Any]:
         keys: IdempotencyKeys = current_app.extensions["timeline"].idempotency
         owner = g.writer.name
         fingerprint = hashlib.sha256(f"{request.method} {request.path}\n".encode() + request.get_data()).hexdigest()
-        held = keys.claim(owner, key, fingerprint)
+        held, g.again = keys.claim(owner, key, fingerprint)
         deadline = time.monotonic() + PENDING_WAIT
         while held is not None and held["status"] is None and time.monotonic() < deadline:
             time.sleep(0.05)
             held = keys.find(owner, key)
             if held is None:  # the first request failed and let go of the key: try again
-                held = keys.claim(owner, key, fingerprint)
+                held, g.again = keys.claim(owner, key, fingerprint)
         if held is not None:
             return _replay(held, fingerprint)
         try:
@@ -114,6 +120,12 @@ def idempotent(view: Callable[..., Any]) -> Callable[..., Any]:
         return response
 
     return wrapper
+
+
+def again() -> bool:
+    """Whether this request runs again one whose process died after claiming its
+    Idempotency-Key: its write may be in the record already (``Chronicle.landed``)."""
+    return g.get("again", False)
 
 
 def _replay(held: dict[str, Any], fingerprint: str) -> Response:

@@ -1185,6 +1185,33 @@ def test_a_key_abandoned_by_a_crash_is_taken_over_after_its_lease_and_records_no
     assert replayed.headers["Idempotent-Replayed"] == "true" and replayed.get_json() == rerun.get_json()
 
 
+@pytest.mark.parametrize("if_match", ['"1"', "*"])
+def test_a_keyed_write_to_a_stream_taken_over_after_a_crash_answers_with_its_own_event(api: Api, if_match: str):
+    """Its event landed before the crash: run again, it finds the stream moved on by
+    that event, and answers as the lost answer would have, not 412, and stores nothing."""
+    ident = api.record()["id"]
+    key, source = str(uuid.uuid4()), {"citation": "Agency after a crash", "quote": "q"}
+    headers = {"Idempotency-Key": key, "If-Match": if_match}
+    first = api.post(f"/api/v1/developments/{ident}/sources", source, headers=headers)
+    assert first.status_code == 200 and first.get_json()["version"] == 2
+    length = api.log_length()
+    abandon(api, key, idempotency.LEASE + timedelta(seconds=1))
+    rerun = api.post(f"/api/v1/developments/{ident}/sources", source, headers=headers)
+    assert rerun.status_code == 200, rerun.get_json()
+    assert (rerun.get_json()["version"], rerun.headers["ETag"], rerun.get_json()["created"]) == (2, '"2"', False)
+    assert api.log_length() == length
+    citations = [s["citation"] for s in api.get(f"/api/v1/developments/{ident}").get_json()["sources"]]
+    assert citations.count("Agency after a crash") == 1
+
+
+def test_a_stale_write_is_412_even_when_it_repeats_the_writers_last_one(api: Api):
+    """Only a request run again under its Idempotency-Key looks for itself in the record."""
+    ident = api.record()["id"]
+    source = {"citation": "Said twice"}
+    assert api.post(f"/api/v1/developments/{ident}/sources", source, headers=etag(1)).status_code == 200
+    assert_problem(api.post(f"/api/v1/developments/{ident}/sources", source, headers=etag(1)), 412)
+
+
 def test_a_key_held_within_its_lease_answers_409_with_when_to_retry(api: Api, monkeypatch):
     monkeypatch.setattr(idempotency, "PENDING_WAIT", 0.2)
     key = str(uuid.uuid4())

@@ -8,6 +8,7 @@ from api import schemas
 from api.auth import reads
 from api.cache import kept_while_unchanged
 from api.extension import Blueprint
+from api.idempotency import again
 from api.problems import problem
 from api.views.common import as_of, body, expected_version, service, with_etag, write_operation, writer, written
 from api.views.timeline import timeline_answer
@@ -53,7 +54,7 @@ def correct(_args, slug):
     """Correct an actor's profile, with a reason (needs ``If-Match``)."""
     data = body()
     receipt = service().execute("correct_actor", slug, data.get("changes"), reason=data.get("reason"),
-                                expected_version=expected_version(), recorded_by=writer())
+                                expected_version=expected_version(), again=again(), recorded_by=writer())
     return written(receipt, url_for("actors.actor", slug=slug),
                    actor=service().reader.written_actor(slug, receipt.version))
 

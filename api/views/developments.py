@@ -8,7 +8,7 @@ from flask import url_for
 from api import schemas
 from api.auth import reads
 from api.extension import Blueprint
-from api.idempotency import keyed_id
+from api.idempotency import again, keyed_id
 from api.problems import problem
 from api.views.common import as_of, body, expected_version, service, with_etag, write_operation, writer, written
 
@@ -65,7 +65,7 @@ def correct(_args, ident):
     data = body()
     receipt = service().execute("correct_development", ident, data.get("changes"), reason=data.get("reason"),
                                 sources=data.get("sources") or (), expected_version=expected_version(),
-                                recorded_by=writer())
+                                again=again(), recorded_by=writer())
     return _answer(receipt)
 
 
@@ -74,7 +74,7 @@ def correct(_args, ident):
 def add_source(_args, ident):
     """Add a source backing a development."""
     receipt = service().execute("add_source", ident, body(), expected_version=expected_version(),
-                                recorded_by=writer())
+                                again=again(), recorded_by=writer())
     return _answer(receipt)
 
 
@@ -86,7 +86,7 @@ def retract(_args, ident):
     data = body()
     receipt = service().execute("retract_development", ident, reason=data.get("reason"),
                                 superseded_by=data.get("superseded_by"), expected_version=expected_version(),
-                                recorded_by=writer())
+                                again=again(), recorded_by=writer())
     return _answer(receipt)
 
 
@@ -95,5 +95,5 @@ def retract(_args, ident):
 def restore(_args, ident):
     """Undo a retraction, with a reason."""
     receipt = service().execute("restore_development", ident, reason=body().get("reason"),
-                                expected_version=expected_version(), recorded_by=writer())
+                                expected_version=expected_version(), again=again(), recorded_by=writer())
     return _answer(receipt)

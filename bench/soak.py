@@ -874,11 +874,15 @@ def audit(url: str, env: dict[str, str], soak: Soak, historians: list[Historian]
     boot_failures = [*first_boot_failures, *(f for k in soak.kills + soak.deaths for f in k["boot_failures"])]
     server_errors = [e for h in historians for e in h.errors if e.get("status", 0) >= 500]
     stale = [a for a in attempts if a.stale]
-    stale_taken = [{"mark": a.mark, "answers": [x.status for x in a.answers]} for a in stale
-                   if any(x.status not in (None, 412) for x in a.answers)]
+    stale_taken = [{"mark": a.mark, "answers": [x.status for x in a.answers]} for a in stale  # 409: its key is held
+                   if any(x.status not in (None, 412) and not x.pending for x in a.answers)]
     keyed = [a for a in attempts if a.key]
     mismatched = [{"mark": a.mark, "key": a.key, "detail": a.replay_mismatch} for a in keyed if a.replay_mismatch]
-    stuck = [a for a in keyed if not a.acknowledged and any(x.pending for x in a.answers)]
+    # A keyed write held by a dead request ends acknowledged, or refused with nothing stored
+    # (its stream may have moved on during the lease): a refusal of a write that is in the
+    # log is no answer.
+    stuck = [a for a in keyed if not a.acknowledged and any(x.pending for x in a.answers)
+             and not (a.answers[-1].refused and not stored.get(a.mark))]
     soak_errors = [e for h in historians for e in h.errors if "soak_error" in e]
 
     print("audit: projections against a clean rebuild, then the hash chain ...", file=sys.stderr)

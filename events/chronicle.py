@@ -228,7 +228,6 @@ class Chronicle(Application[UUID]):
             raise NotFound(label, name or ident)
         return aggregate
 
-
     def landed(self, command: str, args: Mapping[str, Any], recorded_by: str) -> Receipt | None:
         """The receipt of a write to an existing stream that the record holds already: run
         on the version it expected (with no expected version, the one before the last), it

@@ -931,6 +931,24 @@ def audit(url: str, env: dict[str, str], soak: Soak, historians: list[Historian]
             "figures": figures(soak, historians, attempts, events, answer_lost, no_answer, outside, log_text)}
 
 
+def taken_over(attempts: list[Attempt]) -> dict[str, int]:
+    """How the keyed writes held by a killed request ended, once their lease ran out. One
+    that finds itself in the record answers without a log position: a recording by its id
+    derived from the key, a write to an existing stream by its own event
+    (``Chronicle.landed``). One run afresh answers with its position."""
+    ended: Counter[str] = Counter()
+    for attempt in attempts:
+        if not attempt.key or not any(answer.pending for answer in attempt.answers):
+            continue
+        last = attempt.answers[-1]
+        if last.acknowledged:
+            body = last.body if isinstance(last.body, dict) else {}
+            ended["found itself in the record" if body.get("position") is None else "run again"] += 1
+        else:
+            ended["refused" if last.refused else "no answer"] += 1
+    return dict(ended)
+
+
 def figures(soak: Soak, historians: list[Historian], attempts: list[Attempt], events: list[dict[str, Any]],
             answer_lost: Counter, no_answer: list, outside: list, log_text: str) -> dict[str, Any]:
     requests_ = [r for h in historians for r in h.requests]
@@ -967,6 +985,7 @@ def figures(soak: Soak, historians: list[Historian], attempts: list[Attempt], ev
         "other_412": sum(1 for a in attempts if not a.stale and any(x.status == 412 for x in a.answers)),
         "idempotent_retries": sum(1 for r in requests_ if r[0].endswith("(retry)")),
         "idempotent_retries_replayed": sum(1 for a in attempts if a.key and len(a.answers) > 1 and a.answers[1].replayed),
+        "keys_taken_over_after_a_kill": taken_over(attempts),
         "no_answer_during_kills": len(no_answer) - len(outside),
         "no_answer_outside_kills": len(outside),
         "no_answer_why": dict(Counter(r[4] for r in no_answer)),

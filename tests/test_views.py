@@ -4,11 +4,12 @@ durability. Both stores."""
 
 from __future__ import annotations
 
+import msgspec
 import pytest
 
 from events.chronicle import Chronicle
 from timeline.projector import Projector
-from timeline.views import unpack
+from timeline.views import packed_row, unpack
 
 FULL, NORMAL = 2, 1
 
@@ -55,13 +56,13 @@ def test_rows_read_packed_are_the_rows_as_selected(view):
     else:
         rows = ROWS
     statement = f"SELECT n, text, missing, weight FROM ({rows}) AS given ORDER BY n DESC"
-    columns = ["n", "text", "missing", "weight"]
+    row_type = packed_row("Given", ["n", "text", "missing", "weight"])
     selected = view.select(statement, {})
     assert [row["n"] for row in selected] == [9223372036854775807, 1, 0]
 
     def packed(statement: str) -> list[dict]:
-        row, = view.select(f"SELECT ({view.dialect.packed(statement, columns)}) AS packed", {})
-        return unpack(row["packed"], columns)
+        row, = view.select(f"SELECT ({view.dialect.packed(statement, row_type)}) AS packed", {})
+        return [msgspec.structs.asdict(row) for row in unpack(row["packed"], row_type)]
 
     assert sorted(packed(statement), key=lambda row: -row["n"]) == selected
     assert packed(f"{statement} LIMIT 0") == []

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from functools import cached_property
-from operator import itemgetter
+from operator import attrgetter, itemgetter
 from typing import Any, Literal
 
 import msgspec
@@ -24,7 +24,7 @@ from events.vocabulary import QUAD_CLASSES
 from timeline.projections import Actors, Developments
 from timeline.projector import Projector
 from timeline.text import fold
-from timeline.views import SEPARATOR, unpack
+from timeline.views import SEPARATOR, packed_row, unpack
 
 AsOf = int | str | None
 TREND_DAYS = 90
@@ -43,13 +43,13 @@ WALKED_ACTORS = 32
 merges the walks; more actors look up the versions of all of them and sort. At 200k
 developments, 20 actors from a day on took 5.6 ms walked and 35 ms looked up; but 100
 actors with filters that no version passed took 22 ms walked and 9 ms looked up."""
-_RELATION = ["other", "developments", "score", *QUAD_CLASSES, "recent", "previous", "last_id", "last_title",
-             "last_when", "last_category"]
+_Relation = packed_row("Relation", ["other", "developments", "score", *QUAD_CLASSES, "recent", "previous", "last_id",
+                                    "last_title", "last_when", "last_category"])
 """What actor state shows of a relation, as its statement names it."""
-_ATTRIBUTE = ["attribute", "value", "earliest", "doc"]
+_Attribute = packed_row("Attribute", ["attribute", "value", "earliest", "doc"])
 """What actor state shows of an attribute: its value, from which day, and the document of
 the development that set it."""
-_INVOLVEMENT = ["role", "category", "n", "developments", "first", "last"]
+_Involvement = packed_row("Involvement", ["role", "category", "n", "developments", "first", "last"])
 """Actor state's involvement, per role and category."""
 _PAGE_KEY = ["earliest", "latest", "first_position"]
 """A development's place in the timeline order: the key a cursor continues after."""
@@ -412,9 +412,9 @@ class Reader:
             "as_of": as_of,
             "profile": {k: profile.get(k) for k in ("id", "name", "names", "aliases", "kind", "description",
                                                      "wikidata")},
-            "attributes": _attributes_shown(unpack(row["attributes"], _ATTRIBUTE)),
-            "relations": _relations_shown(unpack(row["relations"], _RELATION)),
-            "involvement": _involvement_shown(unpack(row["involvement"], _INVOLVEMENT)),
+            "attributes": _attributes_shown(unpack(row["attributes"], _Attribute)),
+            "relations": _relations_shown(unpack(row["relations"], _Relation)),
+            "involvement": _involvement_shown(unpack(row["involvement"], _Involvement)),
         }
 
     # Actor state is computed in SQL from the actor's own rows (actors and effects
@@ -434,7 +434,7 @@ class Reader:
             f"ORDER BY l.earliest DESC, l.first_position DESC LIMIT 1) AS position_from FROM (SELECT DISTINCT attribute "
             f"FROM {{effects}} WHERE actor = ?) a) k CROSS JOIN {{effects}} e CROSS JOIN {{versions}} v "
             f"WHERE e.position_from = k.position_from AND e.actor = ? AND e.attribute = k.attribute "
-            f"AND e.value <> 'null' AND v.position_from = e.position_from", _ATTRIBUTE), [slug, at, *params, slug, slug]
+            f"AND e.value <> 'null' AND v.position_from = e.position_from", _Attribute), [slug, at, *params, slug, slug]
 
     def _relations(self, slug: str, at: str, as_of: AsOf) -> tuple[str, list[Any]]:
         """Per other actor, the developments shared up to ``at`` (each once, whatever the
@@ -457,7 +457,7 @@ class Reader:
         return self.view.dialect.packed(
             f"SELECT r.*, b.id AS last_id, b.title AS last_title, b.when_stated AS last_when, "
             f"b.category AS last_category FROM ({statement}) r CROSS JOIN {{briefs}} b "
-            f"WHERE b.position_from = r.position_from", _RELATION), params
+            f"WHERE b.position_from = r.position_from", _Relation), params
 
     @staticmethod
     def _totals_are_cheaper(slug: str, at: str) -> tuple[str, list[Any]]:
@@ -523,7 +523,7 @@ class Reader:
         return self.view.dialect.packed(
             f"SELECT me.role, me.category, COUNT(*) AS n, SUM(me.first_role) AS developments, MIN(me.earliest) AS first, "
             f"MAX(me.latest) AS last FROM {{actors}} me{join} WHERE me.actor = ? AND me.earliest <= ? AND {current} "
-            f"GROUP BY me.role, me.category", _INVOLVEMENT), [slug, at, *params]
+            f"GROUP BY me.role, me.category", _Involvement), [slug, at, *params]
 
 
 def _actor_statement(slug: str, as_of: AsOf) -> tuple[str, list[Any]]:
@@ -534,44 +534,43 @@ def _actor_statement(slug: str, as_of: AsOf) -> tuple[str, list[Any]]:
     return f"SELECT v.doc FROM {{actor_versions}} v WHERE v.slug = ? AND {' AND '.join(where)}", [slug, *params]
 
 
-def _attributes_shown(rows: list[dict[str, Any]]) -> dict[str, Any]:
+def _attributes_shown(rows: list[Any]) -> dict[str, Any]:
     attributes = {}
-    for row in sorted(rows, key=itemgetter("attribute")):
-        doc = _decode(row["doc"])
-        attributes[row["attribute"]] = {"value": _decode(row["value"]), "development": doc["id"],
-                                        "title": doc["title"], "when": doc["when"], "earliest": row["earliest"],
-                                        "sources": doc["sources"]}
+    for row in sorted(rows, key=attrgetter("attribute")):
+        doc = _decode(row.doc)
+        attributes[row.attribute] = {"value": _decode(row.value), "development": doc["id"], "title": doc["title"],
+                                     "when": doc["when"], "earliest": row.earliest, "sources": doc["sources"]}
     return attributes
 
 
-def _relations_shown(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+def _relations_shown(rows: list[Any]) -> dict[str, dict[str, Any]]:
     relations = {}
-    for row in sorted(rows, key=itemgetter("other")):
-        recent, previous = float(row["recent"]), float(row["previous"])
-        relations[row["other"]] = {
-            "counts": {quad: row[quad] for quad in QUAD_CLASSES},
-            "developments": row["developments"], "score": float(row["score"]),
-            "last": {"development": row["last_id"], "title": row["last_title"], "when": row["last_when"],
-                     "category": row["last_category"]},
+    for row in sorted(rows, key=attrgetter("other")):
+        recent, previous = float(row.recent), float(row.previous)
+        relations[row.other] = {
+            "counts": {quad: getattr(row, quad) for quad in QUAD_CLASSES},
+            "developments": row.developments, "score": float(row.score),
+            "last": {"development": row.last_id, "title": row.last_title, "when": row.last_when,
+                     "category": row.last_category},
             "recent_score": recent, "previous_score": previous,
             "trend": "warming" if recent > previous else "cooling" if recent < previous else "steady",
         }
     return relations
 
 
-def _involvement_shown(rows: list[dict[str, Any]]) -> dict[str, Any]:
+def _involvement_shown(rows: list[Any]) -> dict[str, Any]:
     by_role: dict[str, int] = {}
     by_category: dict[str, int] = {}
     for row in rows:
-        by_role[row["role"]] = by_role.get(row["role"], 0) + row["n"]
-        if row["developments"]:
-            by_category[row["category"]] = by_category.get(row["category"], 0) + row["developments"]
+        by_role[row.role] = by_role.get(row.role, 0) + row.n
+        if row.developments:
+            by_category[row.category] = by_category.get(row.category, 0) + row.developments
     return {
         "developments": sum(by_category.values()),
         "by_role": dict(sorted(by_role.items())),
         "by_category": dict(sorted(by_category.items())),
-        "first": min((row["first"] for row in rows), default=None),
-        "last": max((row["last"] for row in rows), default=None),
+        "first": min((row.first for row in rows), default=None),
+        "last": max((row.last for row in rows), default=None),
     }
 
 

@@ -61,11 +61,11 @@ class Dialect:
         return f"{'json_array' if self.name == 'sqlite' else 'json_build_array'}({', '.join(expressions)})"
 
     def packed(self, statement: str, row: type[msgspec.Struct]) -> str:
-        """A statement of one row for a statement of many: its rows (the fields of
-        ``row``, a :func:`packed_row`, in order) as one JSON array, for :func:`unpack`. SQLite releases the interpreter lock for each
-        row it steps to, and when the server's other threads are busy each release is a
-        hand-over: the 80 rows of an actor's relations waited 80 times for the lock to come
-        back. The values pass through JSON, where SQLite writes a real with 15 digits:
+        """A statement of one row for a statement of many: its rows (the fields of ``row``,
+        a :func:`packed_row`, in order) as one JSON array, for :func:`unpack`. SQLite
+        releases the interpreter lock for each row it steps to, and when the server's other
+        threads are busy each release is a hand-over: the 80 rows of an actor's relations
+        waited 80 times for the lock to come back. The values pass through JSON, where SQLite writes a real with 15 digits:
         exact for the weights' sums (halves), not for any real."""
         return f"SELECT {self.array_of(self.array(row.__struct_fields__))} FROM ({statement}) AS selected"
 

@@ -62,15 +62,17 @@ class Chronicle(Application[UUID]):
 
     name = "Timeline"
 
-    COMMANDS = (
-        "register_actor",
-        "correct_actor",
-        "record_development",
-        "correct_development",
-        "add_source",
-        "retract_development",
-        "restore_development",
-    )
+    COMMANDS = {
+        "register_actor": None,
+        "correct_actor": ("id", "changes", "reason", "expected_version"),
+        "record_development": None,
+        "correct_development": ("id", "changes", "reason", "sources", "expected_version"),
+        "add_source": ("id", "source", "expected_version"),
+        "retract_development": ("id", "reason", "superseded_by", "expected_version"),
+        "restore_development": ("id", "reason", "expected_version"),
+    }
+    """Each command with the arguments it takes; a creation's arguments are the details
+    it states, whose shape (:mod:`events.values`) names its fields."""
 
     def __init__(self, env: EnvType | None = None) -> None:
         with schema_lock(database_url(dict(env or {}))):  # processes starting at once take turns
@@ -464,6 +466,9 @@ class _Batch:
             raise InvalidInput.of("command", f"{name!r} is not one of: {', '.join(Chronicle.COMMANDS)}")
         if not isinstance(args, Mapping):
             raise InvalidInput.of(name, "must be an object")
+        arguments = Chronicle.COMMANDS[name]
+        if arguments is not None:
+            rules.check_arguments(name, args, arguments)
         getattr(self, name)(args)
 
     def is_registered(self, slug: str) -> bool:

@@ -183,6 +183,16 @@ def check_actor(data: Mapping[str, Any]) -> dict[str, Any]:
     return payload
 
 
+def check_arguments(command: str, args: Mapping[str, Any], arguments: Iterable[str]) -> None:
+    """A command takes only its own arguments: a misspelt one is refused, not ignored (a
+    retraction with ``superseeded_by`` would be stored without its replacement)."""
+    unknown = sorted(set(args) - set(arguments), key=str)
+    if any(_SURROGATE.search(str(key)) for key in unknown):
+        raise InvalidInput.of("body", "has a field name with an unpaired surrogate")
+    if unknown:
+        raise InvalidInput({str(key): [f"is not an argument of {command}"] for key in unknown})
+
+
 def check_reason(reason: object) -> str:
     if not isinstance(reason, str) or not reason.strip():
         raise InvalidInput.of("reason", "is required: say why")

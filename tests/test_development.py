@@ -692,6 +692,34 @@ def test_a_malformed_command_is_refused(timeline, command, field, fragment):
     assert list(errors) == [field] and fragment in errors[field][0]
 
 
+def test_a_misspelt_argument_is_refused_not_ignored(timeline, recorded):
+    """An import line is a command with its arguments: a retraction whose
+    ``superseded_by`` is misspelt must not be stored as a retraction without it."""
+    other = timeline.record_development(development(title="The replacement"), recorded_by="importer").id
+    before = log_length(timeline)
+    errors = refusal(timeline.execute, [("retract_development", {"id": recorded, "reason": "duplicate",
+                                                                 "superseeded_by": other})], recorded_by="importer")
+    assert errors == {"superseeded_by": ["is not an argument of retract_development"]}
+    assert log_length(timeline) == before and not timeline.development(recorded).retracted
+
+
+@pytest.mark.parametrize(
+    ("name", "args"),
+    [
+        pytest.param("correct_actor", {"id": "armenia", "changes": {"name": "Armenien"}, "reason": "r"},
+                     id="correct_actor"),
+        pytest.param("correct_development", {"changes": {"title": "New"}, "reason": "r"}, id="correct_development"),
+        pytest.param("add_source", {"source": {"citation": "AP"}}, id="add_source"),
+        pytest.param("retract_development", {"reason": "r"}, id="retract_development"),
+        pytest.param("restore_development", {"reason": "r"}, id="restore_development"),
+    ],
+)
+def test_every_command_on_a_stream_names_its_unknown_arguments(timeline, recorded, name, args):
+    args = {"id": recorded, **args, "expected_version": None}
+    errors = refusal(timeline.execute, [(name, {**args, "note": "x", "by": "y"})], recorded_by="importer")
+    assert errors == {"by": [f"is not an argument of {name}"], "note": [f"is not an argument of {name}"]}
+
+
 def test_a_single_command_raises_its_own_error_not_batch_rejected(timeline):
     with pytest.raises(NotFound) as caught:
         timeline.execute([("retract_development", {"id": str(uuid.uuid4()), "reason": "r"})], recorded_by="x")

@@ -116,11 +116,10 @@ def leaves(value: Any, path: tuple = ()) -> Iterator[tuple[tuple, Any]]:
         yield path, value
 
 
-def strict_objects(value: Any, path: tuple = (), root: bool = True) -> Iterator[tuple]:
-    """The paths of the objects that refuse unknown fields (all but the ``names`` map;
-    the root only if ``root``)."""
+def strict_objects(value: Any, path: tuple = ()) -> Iterator[tuple]:
+    """The paths of the objects that refuse unknown fields (all but the ``names`` map)."""
     if isinstance(value, dict):
-        if (root or path) and (not path or path[-1] != "names"):
+        if not path or path[-1] != "names":
             yield path
         for key, item in value.items():
             yield from strict_objects(item, (*path, key))
@@ -171,12 +170,12 @@ class Spoiled:
 
 
 @st.composite
-def spoiled(draw, base: Any, strict_root: bool = True, fixed: frozenset = frozenset()) -> Spoiled:
+def spoiled(draw, base: Any, fixed: frozenset = frozenset()) -> Spoiled:
     """``base`` with one field replaced by a value it must refuse, an unknown field
     added, or a field (or all of it) nested up to 10,000 deep. ``fixed`` leaves are kept."""
     document = copy.deepcopy(base)
     fields = [path for path, _ in leaves(document) if path not in fixed]
-    objects = list(strict_objects(document, root=strict_root))
+    objects = list(strict_objects(document))
     how = draw(st.sampled_from(["field", "deep"] + (["unknown-field"] if objects else [])))
     if how == "field":
         path = draw(st.sampled_from(fields))
@@ -284,13 +283,11 @@ class BadLine:
 @st.composite
 def spoiled_commands(draw) -> BadLine:
     command = draw(st.sampled_from(list(COMMANDS)))
-    struct = command in ("record_development", "register_actor")
-    spoilt = draw(spoiled(COMMANDS[command], strict_root=struct,
-                          fixed=frozenset({("id",)} if command == "correct_actor" else ())))
+    spoilt = draw(spoiled(COMMANDS[command], fixed=frozenset({("id",)} if command == "correct_actor" else ())))
     text = json.dumps({command: "__args__"}).replace('"__args__"', spoilt.text(draw(st.booleans())))
     if spoilt.how == "deep":
         return BadLine(text, None)
-    if struct and unpaired(spoilt.named or ""):
+    if unpaired(spoilt.named or ""):
         return BadLine(text, "body")  # a field name added at the top: where else
     return BadLine(text, spoilt.named)
 

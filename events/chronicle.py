@@ -555,7 +555,7 @@ class _Batch:
             aggregate = self.chronicle.load(ident, kind, label, name)
             if ident not in self.created:
                 self.loaded[ident] = aggregate.version
-        expected = args.get("expected_version")
+        expected = rules.check_version(args.get("expected_version"))
         if expected is not None and expected != aggregate.version:
             raise StaleVersion(name or ident, expected, aggregate.version)
         return aggregate

@@ -193,6 +193,14 @@ def check_arguments(command: str, args: Mapping[str, Any], arguments: Iterable[s
         raise InvalidInput({str(key): [f"is not an argument of {command}"] for key in unknown})
 
 
+def check_version(version: object) -> int | None:
+    """The stream version a write expects, if it names one: a whole number. A version no
+    stream has is stale, not invalid; but ``"1"`` is not version 1, nor is ``true``."""
+    if version is None or type(version) is int:
+        return version
+    raise InvalidInput.of("expected_version", "must be a stream version: a whole number")
+
+
 def check_reason(reason: object) -> str:
     if not isinstance(reason, str) or not reason.strip():
         raise InvalidInput.of("reason", "is required: say why")

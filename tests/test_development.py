@@ -720,6 +720,17 @@ def test_every_command_on_a_stream_names_its_unknown_arguments(timeline, recorde
     assert errors == {"by": [f"is not an argument of {name}"], "note": [f"is not an argument of {name}"]}
 
 
+@pytest.mark.parametrize("version", ["1", True, 1.0, [1]], ids=["text", "true", "float", "list"])
+def test_an_expected_version_that_is_not_a_whole_number_is_refused(timeline, recorded, version):
+    """An import line may name the version it expects: ``"1"`` is not version 1 (it was
+    refused as stale, "at version 1, not 1"), and ``true`` equals 1 in Python."""
+    before = log_length(timeline)
+    errors = refusal(timeline.execute, [("add_source", {"id": recorded, "source": {"citation": "AP"},
+                                                        "expected_version": version})], recorded_by="importer")
+    assert errors == {"expected_version": ["must be a stream version: a whole number"]}
+    assert log_length(timeline) == before
+
+
 def test_a_single_command_raises_its_own_error_not_batch_rejected(timeline):
     with pytest.raises(NotFound) as caught:
         timeline.execute([("retract_development", {"id": str(uuid.uuid4()), "reason": "r"})], recorded_by="x")

@@ -140,13 +140,19 @@ class TimelineArgs(AsOf):
     tag = fields.List(Str())
     certainty = fields.List(Str(validate=OneOf(vocabulary.CERTAINTIES)))
     from_ = fields.Date(data_key="from", metadata={"description": "Valid-time range start (ISO day)"})
-    to = fields.Date(metadata={"description": "Valid-time range end (ISO day)"})
+    to = fields.Date(metadata={"description": "Valid-time range end (ISO day), not before from"})
     match = Str(load_default="overlaps", validate=OneOf(["overlaps", "within"]))
     q = Str(validate=validate.Length(1, 200), metadata={"description": "Free text over title, summary and actor names"})
     order = Str(load_default="asc", validate=OneOf(["asc", "desc"]))
     limit = fields.Integer(load_default=50, validate=validate.Range(1, 500))
     cursor = Str(validate=validate.Length(max=256))
     format = Str(load_default="json", validate=OneOf(["json", "csv", "jsonl", "timelinejs"]))
+
+    @ma.validates_schema
+    def range_in_order(self, data, **_kwargs):
+        """A range that ends before it starts is a mistake to name, not an empty timeline."""
+        if data.get("from_") and data.get("to") and data["to"] < data["from_"]:
+            raise ma.ValidationError("must not be before from", "to")
 
 
 class ActorTimelineArgs(TimelineArgs):

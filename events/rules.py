@@ -8,7 +8,7 @@ every bad field named by its path (``sources[0].quote``).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 import msgspec
@@ -219,12 +219,13 @@ def _check_fields(payload: dict[str, Any], errors: dict[str, list[str]]) -> None
         payload.update(earliest=when.earliest, latest=when.latest, precision=when.precision, qualified=when.qualified)
     for i, source in enumerate(payload["sources"]):
         _check_source(source, f"sources[{i}]", errors)
-    seen: set[tuple[str, str]] = set()
-    for i, part in enumerate(payload["actors"]):
-        key = (part["actor"], part["role"])
-        if key in seen:
-            errors.setdefault(f"actors[{i}]", []).append(f"{key[0]} is already listed as {key[1]}")
-        seen.add(key)
+    for i in _repeats((part["actor"], part["role"]) for part in payload["actors"]):
+        part = payload["actors"][i]
+        errors.setdefault(f"actors[{i}]", []).append(f"{part['actor']} is already listed as {part['role']}")
+    for i in _repeats(payload.get("tags", ())):
+        errors.setdefault(f"tags[{i}]", []).append(f"{payload['tags'][i]!r} is already listed")
+    for i in _repeats((link["type"], link["development"]) for link in payload.get("links", ())):
+        errors.setdefault(f"links[{i}]", []).append("is already listed")
     first_set: dict[tuple[str, str], int] = {}
     for i, change in enumerate(payload.get("effects", ())):
         key = (change["actor"], change["attribute"])
@@ -235,6 +236,15 @@ def _check_fields(payload: dict[str, Any], errors: dict[str, list[str]]) -> None
         first_set.setdefault(key, i)
     if payload.get("id") in {link["development"] for link in payload.get("links", ())}:
         errors.setdefault("links", []).append("a development cannot link to itself")
+
+
+def _repeats(items: Iterable[Any]) -> Iterator[int]:
+    """The positions of the items listed before: a list of a development states each once."""
+    listed: set[Any] = set()
+    for i, item in enumerate(items):
+        if item in listed:
+            yield i
+        listed.add(item)
 
 
 def _check_source(source: dict[str, Any], where: str, errors: dict[str, list[str]]) -> None:

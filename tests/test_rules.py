@@ -355,12 +355,14 @@ BAD = [
     bad("tag-too-long", {"tags": ["ok", "t" * 65]}, "tags[1]", "must have at most 64 characters"),
     bad("tags-too-many", {"tags": [f"tag{i}" for i in range(51)]}, "tags", "must have at most 50 entries"),
     bad("tag-not-text", {"tags": [7]}, "tags[0]", "Expected `str`, got `int`"),
+    bad("tag-twice", {"tags": ["ceasefire", "csto", "ceasefire"]}, "tags[2]", "'ceasefire' is already listed"),
     # links
     bad("link-type-unknown", {"links": [{"type": "causes", "development": OTHER_ID}]}, "links[0].type",
         "'causes' is not one of: " + ", ".join(vocabulary.LINK_TYPES)),
     bad("link-development-not-uuid", {"links": [{"type": "follows", "development": "2023-offensive"}]},
         "links[0].development", "Invalid UUID"),
     bad("link-development-missing", {"links": [{"type": "follows"}]}, "links[0].development", "is required"),
+    bad("link-twice", {"links": [{"type": "follows", "development": OTHER_ID}] * 2}, "links[1]", "is already listed"),
     bad("link-to-itself", {"id": OTHER_ID, "links": [{"type": "follows", "development": OTHER_ID}]},
         "links", "a development cannot link to itself"),
     # id and unknown fields

@@ -178,6 +178,8 @@ def check_actor(data: Mapping[str, Any]) -> dict[str, Any]:
     payload = msgspec.to_builtins(convert(data, ActorDetails))
     errors: dict[str, list[str]] = {}
     _check_text(payload, ("name", "description"), "", errors)
+    for i in _repeats(payload["aliases"]):
+        errors.setdefault(f"aliases[{i}]", []).append(f"{payload['aliases'][i]!r} is already listed")
     if errors:
         raise InvalidInput(errors)
     return payload

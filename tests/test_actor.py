@@ -106,6 +106,7 @@ BAD = [
     bad("aliases-too-many", {"aliases": [f"alias {i}" for i in range(101)]}, "aliases",
         "must have at most 100 entries"),
     bad("alias-empty", {"aliases": ["RA", ""]}, "aliases[1]", "must not be empty"),
+    bad("alias-twice", {"aliases": ["RA", "Yerevan", "RA"]}, "aliases[2]", "'RA' is already listed"),
     bad("description-too-long", {"description": "d" * 5001}, "description", "must have at most 5000 characters"),
     bad("description-blank", {"description": " \n "}, "description", "must not be blank"),
     bad("wikidata-no-q", {"wikidata": "399"}, "wikidata", "must be a Wikidata id like 'Q399'"),

@@ -11,6 +11,7 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 from events import vocabulary
+from events.chronicle import EVENT_TYPES
 
 Str = fields.String
 OneOf = validate.OneOf
@@ -183,7 +184,8 @@ class StreamHeaders(Schema):
 
 class EventArgs(StreamArgs):
     limit = fields.Integer(load_default=100, validate=validate.Range(1, 1000))
-    type = fields.List(Str(), metadata={"description": "Event types, e.g. timeline:Development.Retracted"})
+    type = fields.List(Str(validate=OneOf(EVENT_TYPES)),
+                       metadata={"description": "Event types, e.g. timeline:Development.Retracted"})
 
 
 class NewToken(Schema):

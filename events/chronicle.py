@@ -29,6 +29,10 @@ from events.storage import SQLiteEventLog, database_url, library_settings, schem
 from events.values import SLUG
 
 Aggregate = Actor | Development
+EVENT_TYPES = tuple(event.TOPIC for event in (
+    Actor.Registered, Actor.Corrected, Development.Recorded, Development.Corrected, Development.SourceAdded,
+    Development.Retracted, Development.Restored))
+"""The type (topic) of every event the record stores, as the event log names it."""
 log = logging.getLogger(__name__)
 
 

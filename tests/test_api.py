@@ -26,7 +26,7 @@ import pytest
 
 from api import SECURITY_HEADERS, create_app, idempotency
 from events import vocabulary
-from events.chronicle import Chronicle
+from events.chronicle import EVENT_TYPES, Chronicle
 from timeline import transfer
 from timeline.projector import KEPT_WRITTEN
 from timeline.service import Service
@@ -737,7 +737,20 @@ def test_events_type_filter(api: Api):
     both = api.get("/api/v1/events?type=timeline:Development.Retracted&type=timeline:Actor.Registered&after=20")
     assert [e["type"] for e in both.get_json()["items"]] == \
         ["timeline:Actor.Registered"] * (SEED_ACTORS - 20) + ["timeline:Development.Retracted"]
-    assert api.get("/api/v1/events?type=timeline:Nothing").get_json()["items"] == []
+    unknown = assert_problem(api.get("/api/v1/events?type=timeline:Development.Retraction"), 400, "type[0]")
+    assert "timeline:Development.Retracted" in unknown["errors"]["type[0]"][0]  # a typo is named, with the types
+
+
+def test_the_event_types_are_those_the_record_stores(api: Api):
+    """Every command once: the types the log then holds are the ones the filter takes."""
+    ident = api.record()["id"]
+    for version, (path, body) in enumerate([("corrections", {"changes": {"title": "Corrected"}, "reason": "typo"}),
+                                            ("sources", {"citation": "AP"}), ("retraction", {"reason": "duplicate"}),
+                                            ("restoration", {"reason": "not a duplicate"})], 1):
+        api.write(f"/api/v1/developments/{ident}/{path}", body, version)
+    api.write("/api/v1/actors/armenia/corrections", {"changes": {"aliases": ["RA"]}, "reason": "short form"}, 1)
+    stored = {entry["type"] for entry in api.get("/api/v1/events?limit=1000").get_json()["items"]}
+    assert stored == set(EVENT_TYPES) and len(EVENT_TYPES) == 7
 
 
 STREAM = "/api/v1/events/stream"

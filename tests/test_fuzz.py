@@ -561,7 +561,8 @@ def text(max_size: int, blank: bool = True) -> st.SearchStrategy[str]:
 @st.composite
 def developments(draw) -> dict[str, Any]:
     return development(
-        title=draw(text(300, blank=False)), summary=draw(text(5000)), tags=draw(st.lists(text(64), max_size=3)),
+        title=draw(text(300, blank=False)), summary=draw(text(5000)),
+        tags=draw(st.lists(text(64), max_size=3, unique=True)),  # a development lists a tag once
         codings=[{"scheme": draw(text(200)), "code": draw(text(64)), "label": draw(text(500))}],
         location={"name": draw(text(200))},
         effects=[{"actor": "armenia", "attribute": "mood", "value": draw(text(500))}],
@@ -575,7 +576,7 @@ def actors(draw) -> dict[str, Any]:
     return {"id": f"fuzz-{uuid.uuid4().hex[:12]}", "name": draw(text(200, blank=False)), "kind": "person",
             "names": draw(st.dictionaries(st.sampled_from(["de", "hy", "ru", "ka", "az", "he", "ar"]), text(200),
                                           max_size=3)),
-            "aliases": draw(st.lists(text(200), max_size=3)), "description": draw(text(5000, blank=False))}
+            "aliases": draw(st.lists(text(200), max_size=3, unique=True)), "description": draw(text(5000, blank=False))}
 
 
 def assert_kept(sent: dict[str, Any], stored: dict[str, Any], where: str) -> None:

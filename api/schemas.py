@@ -147,7 +147,9 @@ class TimelineArgs(AsOf):
     order = Str(load_default="asc", validate=OneOf(["asc", "desc"]))
     limit = fields.Integer(load_default=50, validate=validate.Range(1, 500))
     cursor = Str(validate=validate.Length(max=256))
-    format = Str(load_default="json", validate=OneOf(["json", "csv", "jsonl", "timelinejs"]))
+    format = Str(load_default="json", validate=OneOf(["json", "csv", "jsonl", "timelinejs"]),
+                 metadata={"description": "csv: a cell that a spreadsheet would run as a formula "
+                                          "(starting with = + - @) is written after a '"})
 
     @ma.validates_schema
     def range_in_order(self, data, **_kwargs):

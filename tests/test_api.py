@@ -678,6 +678,16 @@ def test_timeline_as_csv(api: Api):
     assert first["tags"] == ";".join(item["tags"])
 
 
+def test_timeline_as_csv_keeps_spreadsheets_from_running_text_as_formulas(api: Api):
+    formulas = ['=HYPERLINK("https://evil.example","click")', "+1+1", "-2+3", "@SUM(A1)"]
+    for title in formulas:
+        api.record(title=title, tags=["csv-injection"])
+    api.record(title="A plain title", tags=["csv-injection"])
+    rows = list(csv.DictReader(io.StringIO(api.get(f"{TIMELINE}?format=csv&tag=csv-injection").get_data(as_text=True))))
+    assert sorted(row["title"] for row in rows) == sorted(["'" + title for title in formulas] + ["A plain title"])
+    assert sorted(item["title"] for item in api.items("tag=csv-injection")) == sorted(formulas + ["A plain title"])
+
+
 def test_timeline_as_json_lines(api: Api):
     response = api.get(f"{TIMELINE}?format=jsonl&tag=ovks")
     assert response.mimetype == "application/x-ndjson"

@@ -67,12 +67,22 @@ def _csv(page: Page) -> Response:
     writer = csv.writer(out)
     writer.writerow(CSV_COLUMNS)
     for item in page.items:
-        writer.writerow([
+        writer.writerow(map(_cell, [
             *(item.get(c) for c in CSV_COLUMNS[:8]),
             ";".join(f"{a['actor']}:{a['role']}" for a in item["actors"]), ";".join(item.get("tags", [])),
             item.get("version"),
-        ])
+        ]))
     return Response(out.getvalue(), mimetype="text/csv")
+
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+"""What makes a spreadsheet run a cell as a formula (CSV injection, CWE-1236)."""
+
+
+def _cell(value: Any) -> Any:
+    """A text a spreadsheet would run as a formula (a title ``=HYPERLINK(...)``) is
+    written after a ``'``, which spreadsheets take as "this is text"; JSON keeps it as is."""
+    return f"'{value}" if isinstance(value, str) and value.startswith(FORMULA_STARTS) else value
 
 
 def _timelinejs(page: Page) -> Response:

@@ -241,7 +241,7 @@ def _check_fields(payload: dict[str, Any], errors: dict[str, list[str]]) -> None
 
 
 def _repeats(items: Iterable[Any]) -> Iterator[int]:
-    """The positions of the items listed before: a list of a development states each once."""
+    """The positions of the items listed before: a list in the record states each item once."""
     listed: set[Any] = set()
     for i, item in enumerate(items):
         if item in listed:

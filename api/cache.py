@@ -66,8 +66,9 @@ def _url_as_sent() -> tuple[str, ...]:
     does (the next page's ``Link`` holds the scheme and host) without building that, whose
     decoding was a tenth of a kept answer's cost. Two spellings of one URL are kept apart."""
     environ = request.environ
-    return (environ["wsgi.url_scheme"], environ.get("HTTP_HOST") or f"{environ['SERVER_NAME']}:{environ['SERVER_PORT']}",
-            environ.get("SCRIPT_NAME", ""), environ.get("PATH_INFO", ""), environ.get("QUERY_STRING", ""))
+    host = environ.get("HTTP_HOST") or f"{environ['SERVER_NAME']}:{environ['SERVER_PORT']}"
+    return (environ["wsgi.url_scheme"], host, environ.get("SCRIPT_NAME", ""), environ.get("PATH_INFO", ""),
+            environ.get("QUERY_STRING", ""))
 
 
 def kept_while_unchanged(view: Callable[..., Any]) -> Callable[..., Response]:

@@ -65,8 +65,9 @@ class Dialect:
         a :func:`packed_row`, in order) as one JSON array, for :func:`unpack`. SQLite
         releases the interpreter lock for each row it steps to, and when the server's other
         threads are busy each release is a hand-over: the 80 rows of an actor's relations
-        waited 80 times for the lock to come back. The values pass through JSON, where SQLite writes a real with 15 digits:
-        exact for the weights' sums (halves), not for any real."""
+        waited 80 times for the lock to come back. The values pass through JSON, where
+        SQLite writes a real with 15 digits: exact for the weights' sums (halves), not for
+        any real."""
         return f"SELECT {self.array_of(self.array(row.__struct_fields__))} FROM ({statement}) AS selected"
 
     def joined(self, expression: str) -> str:

@@ -226,8 +226,8 @@ def main() -> None:
     loads = {"start": os.getloadavg()[0]}
     report: dict[str, dict[str, list[dict]]] = {}
     trivial_app = [str(BIN / "gunicorn"), "-w", str(WORKERS), "-k", "gthread", "--threads", str(THREADS), "-b",
-                   "127.0.0.1:{port}", "--access-logfile", "-", "--access-logformat", ACCESS_LOG_FORMAT,
-                   "--logger-class", "api.access_log.AccessLog", "bench.trivial_app:app"]
+                   "127.0.0.1:{port}", "--reuse-port", "--access-logfile", "-", "--access-logformat",
+                   ACCESS_LOG_FORMAT, "--logger-class", "api.access_log.AccessLog", "bench.trivial_app:app"]
     with served(trivial_app, {}) as trivial:
         if args.backend in ("sqlite", "both"):
             directory = tempfile.mkdtemp()

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 import requests
 
@@ -48,6 +49,7 @@ def free_port() -> int:
 @dataclass
 class Server:
     url: str
+    pid: int
     tokens: dict[str, str]
     log: Path
     env: dict[str, str]
@@ -87,7 +89,7 @@ def start_server(tmp_path: Path) -> Iterator[Callable[..., Server]]:
             process = subprocess.Popen([TIMELINE, "serve", "--port", str(port), "--workers", "2", "--threads", "8"],
                                        env=env, stdout=out, stderr=subprocess.STDOUT)
         processes.append(process)
-        server = Server(f"http://127.0.0.1:{port}", tokens, log, env)
+        server = Server(f"http://127.0.0.1:{port}", process.pid, tokens, log, env)
         deadline = time.monotonic() + 30
         while True:
             assert process.poll() is None, f"the server exited:\n{log.read_text()}"
@@ -133,6 +135,28 @@ def test_each_request_is_logged_in_one_line_without_its_token(start_server):
     assert f'127.0.0.1 "POST /api/v1/developments HTTP/1.1" 201 {len(created.content)} ' in log, log
     assert f'127.0.0.1 "GET /api/v1/timeline?actor=armenia&limit=2 HTTP/1.1" 200 {len(read.content)} ' in log, log
     assert all(token not in log for token in server.tokens.values())
+
+
+def test_the_workers_share_the_connections_of_one_client(start_server):
+    """Each worker listens on a socket of its own (``SO_REUSEPORT``). With one socket
+    shared, the first worker to wake accepted every keep-alive connection of a client
+    and served them alone, on one core, while the others idled: 32 writers' connections
+    all went to one of three workers."""
+    server = start_server()
+    port = int(server.url.rsplit(":", 1)[1])
+    connections = [http.client.HTTPConnection("127.0.0.1", port, timeout=TIMEOUT[1]) for _ in range(16)]
+    try:
+        for connection in connections:
+            connection.request("GET", "/healthz")
+            assert json.loads(connection.getresponse().read()) == {"status": "ok"}
+        held = {worker.pid: sum(1 for c in worker.net_connections("tcp")
+                                if c.laddr.port == port and c.status == psutil.CONN_ESTABLISHED)
+                for worker in psutil.Process(server.pid).children()}
+    finally:
+        for connection in connections:
+            connection.close()
+    assert len(held) == 2 and sum(held.values()) == 16  # kept alive, each in the worker that accepted it
+    assert all(held.values()), f"one worker holds every connection: {held}"  # chance 2 / 2**16
 
 
 def test_concurrent_corrections_with_the_same_if_match(start_server):

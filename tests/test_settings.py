@@ -68,6 +68,23 @@ def test_serve_refuses_a_bad_setting_in_one_line_before_starting_workers(tmp_pat
     assert result.stderr.strip().splitlines() == ["Error: TIMELINE_WAIT_TIMEOUT must be a number, not 'abc'"]
 
 
+@pytest.mark.parametrize("reuse_port", [False, True], ids=["plain", "reuse-port"])
+def test_serve_refuses_a_port_another_server_listens_on(tmp_path, reuse_port):
+    """Its workers listen with ``SO_REUSEPORT``: without a look first, a second ``timeline
+    serve`` on the same port started, and each server answered some of the requests."""
+    env = {"PATH": "/usr/bin:/bin", "TIMELINE_DATABASE_URL": f"sqlite:///{tmp_path}/timeline.db"}
+    with socket.socket() as other:
+        if reuse_port:
+            other.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        port = other.getsockname()[1]
+        result = subprocess.run([*TIMELINE, "serve", "--port", str(port), "--workers", "1"], env=env,
+                                capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [f"Error: cannot listen on 127.0.0.1:{port}: Address already in use"]
+
+
 @pytest.mark.parametrize("option", ["--workers", "--threads"])
 def test_serve_refuses_no_workers_or_threads(tmp_path, option):
     """``--workers 0`` listened on the port and answered nothing, for ever."""

@@ -241,6 +241,23 @@ THREADS = 16
 cores: under 32 writers, 16 gave 953-1,091 writes/s where 8 gave 862-928."""
 
 
+def port_taken(host: str, port: int) -> str | None:
+    """Why ``host:port`` cannot be served, if it cannot. Workers that each listen with
+    ``SO_REUSEPORT`` would share a port silently with another server listening so (a
+    second ``timeline serve``), and each answer half its requests; a socket without the
+    flag, as this probe is, cannot bind it while any server listens there."""
+    import socket
+
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gunicorn: TIME_WAIT is no obstacle
+            probe.bind((host, port))
+    except OSError as error:
+        return error.strerror or str(error)
+    return None
+
+
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
@@ -250,7 +267,11 @@ cores: under 32 writers, 16 gave 953-1,091 writes/s where 8 gave 862-928."""
               help="Threads per worker (gthread); writers wait on their group's commit, so more threads than cores.")
 @click.option("--timeout", default=60, show_default=True, type=click.IntRange(min=0),
               help="Seconds before a silent worker is restarted (0: never).")
-def serve(host: str, port: int, workers: int, threads: int, timeout: int) -> None:
+@click.option("--reuse-port/--no-reuse-port", default=True, show_default=True,
+              help="Each worker listens on a socket of its own (SO_REUSEPORT) and the kernel spreads new "
+                   "connections over them; with one shared socket, one worker took all of a client's "
+                   "keep-alive connections.")
+def serve(host: str, port: int, workers: int, threads: int, timeout: int, reuse_port: bool) -> None:
     """Serve the API and web page with gunicorn (gthread workers)."""
     from gunicorn.app.base import BaseApplication
 
@@ -261,13 +282,17 @@ def serve(host: str, port: int, workers: int, threads: int, timeout: int) -> Non
         from_environment()
     except SettingError as error:
         raise Failure(str(error)) from None
+    taken = port_taken(host, port)
+    if taken is not None:
+        raise Failure(f"cannot listen on {host}:{port}: {taken}")
     open_chronicle().close()
 
     class Server(BaseApplication):
         def load_config(self) -> None:
             for key, value in {"bind": f"{host}:{port}", "workers": workers, "threads": threads,
-                               "worker_class": "gthread", "timeout": timeout, "accesslog": "-",
-                               "access_log_format": ACCESS_LOG_FORMAT, "logger_class": AccessLog}.items():
+                               "worker_class": "gthread", "timeout": timeout, "reuse_port": reuse_port,
+                               "accesslog": "-", "access_log_format": ACCESS_LOG_FORMAT,
+                               "logger_class": AccessLog}.items():
                 self.cfg.set(key, value)
 
         def load(self):

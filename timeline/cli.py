@@ -245,12 +245,14 @@ def port_taken(host: str, port: int) -> str | None:
     """Why ``host:port`` cannot be served, if it cannot. Workers that each listen with
     ``SO_REUSEPORT`` would share a port silently with another server listening so (a
     second ``timeline serve``), and each answer half its requests; a socket without the
-    flag, as this probe is, cannot bind it while any server listens there."""
+    flag, as this probe is, cannot bind it while any server listens there. The probe
+    takes the address family gunicorn takes for ``host``."""
     import socket
 
+    from gunicorn.util import is_ipv6
+
     try:
-        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
-        with socket.socket(family, socket.SOCK_STREAM) as probe:
+        with socket.socket(socket.AF_INET6 if is_ipv6(host) else socket.AF_INET) as probe:
             probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gunicorn: TIME_WAIT is no obstacle
             probe.bind((host, port))
     except OSError as error:

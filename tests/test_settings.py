@@ -85,10 +85,10 @@ def test_serve_refuses_a_port_another_server_listens_on(tmp_path, reuse_port):
     assert result.stderr.strip().splitlines() == [f"Error: cannot listen on 127.0.0.1:{port}: Address already in use"]
 
 
-@pytest.mark.parametrize("option", ["--workers", "--threads"])
-def test_serve_refuses_no_workers_or_threads(tmp_path, option):
-    """``--workers 0`` listened on the port and answered nothing, for ever."""
+@pytest.mark.parametrize("option, allowed", [("--workers", "x>=1"), ("--threads", "x>=1"), ("--port", "1<=x<=65535")])
+def test_serve_refuses_no_workers_threads_or_port(tmp_path, option, allowed):
+    """``--workers 0`` listened on the port and answered nothing, for ever; ``--port 0``
+    gave each worker, binding a socket of its own, another port."""
     env = {"PATH": "/usr/bin:/bin", "TIMELINE_DATABASE_URL": f"sqlite:///{tmp_path}/timeline.db"}
-    result = subprocess.run([*TIMELINE, "serve", "--port", "0", option, "0"], env=env,
-                            capture_output=True, text=True, timeout=20)
-    assert result.returncode == 2 and f"Invalid value for '{option}': 0 is not in the range x>=1" in result.stderr
+    result = subprocess.run([*TIMELINE, "serve", option, "0"], env=env, capture_output=True, text=True, timeout=20)
+    assert result.returncode == 2 and f"Invalid value for '{option}': 0 is not in the range {allowed}" in result.stderr

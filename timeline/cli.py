@@ -262,7 +262,8 @@ def port_taken(host: str, port: int) -> str | None:
 
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535),
+              help="Port to listen on. Each worker binds it, so not 0, which would give each a port of its own.")
 @click.option("--workers", default=WORKERS, show_default=True, type=click.IntRange(min=1),
               help="Worker processes (cores + 1).")
 @click.option("--threads", default=THREADS, show_default=True, type=click.IntRange(min=1),

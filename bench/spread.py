@@ -46,7 +46,10 @@ def load(server: Server, path: str, requests: int, *args: str) -> dict:
     held = sorted((sum(1 for c in worker.net_connections("tcp") if c.laddr.port == port
                        and c.status == psutil.CONN_ESTABLISHED) for worker in psutil.Process(server.pid).children()),
                   reverse=True)
-    rows = list(csv.DictReader(io.StringIO(hey.communicate()[0])))
+    out = hey.communicate()[0]
+    if hey.returncode:
+        raise RuntimeError(f"hey exited with {hey.returncode}")
+    rows = list(csv.DictReader(io.StringIO(out)))
     cpu = server.cpu_seconds() - cpu
     seconds = max(float(r["offset"]) + float(r["response-time"]) for r in rows)
     return {"rps": round(len(rows) / seconds), "cpu_ms": round(cpu * 1000 / len(rows), 3), "connections": held,

@@ -3,6 +3,7 @@ the Chronicle, corrections, idempotent recording, optimistic concurrency and bat
 
 from __future__ import annotations
 
+import time
 import uuid
 from typing import Any
 from uuid import UUID
@@ -185,6 +186,18 @@ def test_record_development_stores_a_recorded_event(timeline):
     assert stored_topics(timeline, receipt.id) == ["timeline:Development.Recorded"]
     (event,) = stored_events(timeline, receipt.id)
     assert event.recorded_by == "alice" and event.title == development()["title"]
+
+
+def test_a_development_recorded_without_an_id_gets_a_time_ordered_one(timeline):
+    """Version 7 (RFC 9562): its first 48 bits are the recording's Unix time in
+    milliseconds, so the ids of new streams sort after those before them and their
+    inserts into the store's stream index and the heads table stay at the index's end."""
+    before = time.time_ns() // 1_000_000
+    first, second = (UUID(timeline.record_development(development(), recorded_by="alice").id) for _ in range(2))
+    after = time.time_ns() // 1_000_000
+    assert first.version == second.version == 7
+    assert before <= first.int >> 80 <= second.int >> 80 <= after
+    assert str(first) < str(second)  # as SQLite's text keys and PostgreSQL's uuid keys order them
 
 
 def test_the_life_of_a_development_is_stored_as_explicitly_named_events(timeline, recorded):

@@ -621,9 +621,9 @@ _WHO_AND_WHEN = {"originator_id", "originator_version", "originator_topic", "tim
 def new_development_id() -> UUID:
     """A time-ordered UUID (version 7, RFC 9562) for a development recorded without an id.
     Its stream id keys the event store's index of streams and ``development_heads``: with
-    random ids each recording dirtied a page of both (a group commit of eight wrote 62
-    pages to the log, 47 with these), and at a million developments those pages are
-    rarely in memory."""
+    random ids each recording dirtied a page of both (a group commit of eight wrote 68
+    pages to SQLite's log, 54 with these: ``bench/pages.py``), and at a million
+    developments those pages are rarely in memory."""
     return uuid7()
 
 

@@ -137,6 +137,16 @@ def test_each_request_is_logged_in_one_line_without_its_token(start_server):
     assert all(token not in log for token in server.tokens.values())
 
 
+def test_the_log_says_where_the_workers_listen_and_no_control_socket_is_made(start_server):
+    """With a socket per worker, gunicorn's master names none ("Listening at: "). Its
+    control socket would be at one path per user (``$HOME/.gunicorn/gunicorn.ctl``),
+    which every other server on the machine would take over."""
+    server = start_server()
+    log = server.log.read_text()
+    assert f"Workers listening at: {server.url}, each on its own socket" in log
+    assert "Control socket" not in log
+
+
 def test_the_workers_share_the_connections_of_one_client(start_server):
     """Each worker listens on a socket of its own (``SO_REUSEPORT``). With one socket
     shared, the first worker to wake accepted every keep-alive connection of a client

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 import click
 from eventsourcing.domain import EventSourcingError
@@ -290,12 +291,21 @@ def serve(host: str, port: int, workers: int, threads: int, timeout: int, reuse_
         raise Failure(f"cannot listen on {host}:{port}: {taken}")
     open_chronicle().close()
 
+    def say_where(arbiter: Any) -> None:
+        """gunicorn names the sockets its master listens on, none when the workers bind
+        their own: the log says where they listen."""
+        if reuse_port:
+            arbiter.log.info("Workers listening at: http://%s:%s, each on its own socket", host, port)
+
     class Server(BaseApplication):
         def load_config(self) -> None:
             for key, value in {"bind": f"{host}:{port}", "workers": workers, "threads": threads,
                                "worker_class": "gthread", "timeout": timeout, "reuse_port": reuse_port,
                                "accesslog": "-", "access_log_format": ACCESS_LOG_FORMAT,
-                               "logger_class": AccessLog}.items():
+                               "logger_class": AccessLog, "when_ready": say_where,
+                               # gunicorn's control socket has one path per user: every server
+                               # on the machine (tests, benchmarks) took it from the one before
+                               "control_socket_disable": True}.items():
                 self.cfg.set(key, value)
 
         def load(self):

@@ -1,7 +1,7 @@
 """Workers on sockets of their own (``timeline serve``'s default, ``SO_REUSEPORT``) against
 one socket shared by the workers (``--no-reuse-port``), alternated: writes from 32
 concurrent clients and computed actor-state reads, and how the clients' 32 keep-alive
-connections fell on the three workers.
+connections fell on the three workers (half a second into each run).
 
     PYTHONPATH=. .venv/bin/python bench/spread.py [--alternations 3] [--requests 6000]
 
@@ -12,48 +12,44 @@ plus ``--developments`` synthetic ones) with kept answers off, so each read is c
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import json
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
+import threading
 from pathlib import Path
 
 import psutil
 from tqdm import tqdm
 
-from bench.http_load import BIN, Server, prepare, served
+from bench.http_load import BIN, Server, hey, measured, prepare, served
 from bench.synthetic import ONE_WRITE
 from timeline.cli import THREADS, WORKERS
 
 MODES = {"own sockets": "--reuse-port", "one shared socket": "--no-reuse-port"}
 
 
-def load(server: Server, path: str, requests: int, *args: str) -> dict:
-    """hey against ``path``: the rate by hey's own clock, the server's CPU per request, and
-    the connections each worker held a second into the run."""
-    url = f"{server.url}{path}"
-    subprocess.run(["hey", "-n", str(requests // 3), "-c", "32", *args, url], capture_output=True, check=True)
-    cpu = server.cpu_seconds()
-    hey = subprocess.Popen(["hey", "-n", str(requests), "-c", "32", "-o", "csv", *args, url],
-                           stdout=subprocess.PIPE, text=True)
-    time.sleep(1)
+def connections_per_worker(server: Server) -> list[int]:
+    """How many established connections each worker holds, most first."""
     port = int(server.url.rsplit(":", 1)[1])
-    held = sorted((sum(1 for c in worker.net_connections("tcp") if c.laddr.port == port
+    return sorted((sum(1 for c in worker.net_connections("tcp") if c.laddr.port == port
                        and c.status == psutil.CONN_ESTABLISHED) for worker in psutil.Process(server.pid).children()),
                   reverse=True)
-    out = hey.communicate()[0]
-    if hey.returncode:
-        raise RuntimeError(f"hey exited with {hey.returncode}")
-    rows = list(csv.DictReader(io.StringIO(out)))
-    cpu = server.cpu_seconds() - cpu
-    seconds = max(float(r["offset"]) + float(r["response-time"]) for r in rows)
-    return {"rps": round(len(rows) / seconds), "cpu_ms": round(cpu * 1000 / len(rows), 3), "connections": held,
-            "statuses": sorted({r["status-code"] for r in rows})}
+
+
+def load(server: Server, path: str, requests: int, *args: str) -> dict:
+    """hey against ``path`` (after a third as many unmeasured requests): the rate by hey's
+    own clock, the server's CPU per request, and the connections each worker held half
+    a second into the run."""
+    hey(server, path, requests // 3, 32, *args)
+    held: list[int] = []
+    sample = threading.Timer(0.5, lambda: held.extend(connections_per_worker(server)))
+    sample.start()
+    result = measured([hey(server, path, requests, 32, *args)])
+    sample.join()
+    return {"rps": result["rps"], "cpu_ms": result["cpu_ms"], "connections": held,
+            "statuses": sorted(result["statuses"])}
 
 
 def main() -> None:
@@ -88,7 +84,7 @@ def main() -> None:
                         bar.update()
     shutil.rmtree(directory)
     print(f"{args.alternations} alternations of {args.requests} requests, 32 concurrent, {WORKERS} workers of "
-          f"{THREADS} threads; connections: per worker, a second into each run")
+          f"{THREADS} threads; connections: per worker, half a second into each run")
     for name, modes in results.items():
         print(name)
         for mode, runs in modes.items():

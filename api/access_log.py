@@ -29,3 +29,11 @@ class AccessLog(glogging.Logger):
             "b": "-" if sent is None else str(sent),
             "L": f"{request_time.seconds}.{request_time.microseconds:06d}",
         }
+
+    def info(self, msg: str, *args: Any, **kwargs: Any) -> None:
+        """Leaves out the master's "Listening at:" when it names no socket: with
+        ``reuse_port`` each worker binds its own, and the line read "Listening at:  (pid)"
+        (``timeline serve`` says where the workers listen instead)."""
+        if msg.startswith("Listening at: ") and args and not args[0]:
+            return
+        super().info(msg, *args, **kwargs)

@@ -138,12 +138,14 @@ def test_each_request_is_logged_in_one_line_without_its_token(start_server):
 
 
 def test_the_log_says_where_the_workers_listen_and_no_control_socket_is_made(start_server):
-    """With a socket per worker, gunicorn's master names none ("Listening at: "). Its
-    control socket would be at one path per user (``$HOME/.gunicorn/gunicorn.ctl``),
-    which every other server on the machine would take over."""
+    """With a socket per worker, gunicorn's master listens on none, and its "Listening
+    at: " line, which would name nothing, is left out. Its control socket would be at
+    one path per user (``$HOME/.gunicorn/gunicorn.ctl``), which every other server on
+    the machine would take over."""
     server = start_server()
     log = server.log.read_text()
     assert f"Workers listening at: {server.url}, each on its own socket" in log
+    assert "Listening at:  (" not in log and "Listening at: \n" not in log
     assert "Control socket" not in log
 
 

@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: run test install seed bench clean
+.PHONY: run test install browser seed bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,8 +22,16 @@ run: install
 	$(BIN)/timeline seed --if-empty
 	$(BIN)/timeline serve --host $(HOST) --port $(PORT)
 
+## Debian's Chromium for the browser tests (tests/test_web.py), installed when missing
+## if apt-get may run; otherwise those tests skip with the same hint (under CI they fail).
+browser:
+	@test -x /usr/bin/chromium || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	  echo "installing Chromium for the browser tests" && apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
+	  echo "no Chromium at /usr/bin/chromium: the browser tests will skip (apt-get install chromium)"
+
 ## Install and run the whole test suite (PostgreSQL tests included).
-test: install
+test: install browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: install

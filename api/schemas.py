@@ -7,11 +7,15 @@ back in the same problem format.
 
 from __future__ import annotations
 
+from datetime import date
+
 import marshmallow as ma
 from marshmallow import fields, validate
 
 from events import vocabulary
 from events.chronicle import EVENT_TYPES
+from events.dates import parse_when
+from events.errors import InvalidInput
 
 Str = fields.String
 OneOf = validate.OneOf
@@ -134,14 +138,37 @@ class AsOf(Schema):
                                   metadata={"description": "Wait (bounded) until the read model has this position"})
 
 
+class DateBound(fields.String):
+    """One end of a range of days, written as the record writes a date: a day, or any
+    date a development's ``when`` may be (``2023-09``, ``2023``, ``2023-21`` for spring,
+    ``202X``). A range starts on the first day of its ``from`` and ends on the last day
+    of its ``to``, so ``from=2023-09&to=2023-09`` is September 2023."""
+
+    def __init__(self, end: str, **kwargs):
+        super().__init__(**kwargs)
+        self.end = end
+        """``earliest`` or ``latest``: which day of the date bounds the range."""
+
+    def _deserialize(self, value, attr, data, **kwargs) -> date:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            return date.fromisoformat(getattr(parse_when(text, attr or "date"), self.end))
+        except InvalidInput as error:
+            raise ma.ValidationError([m for messages in error.errors.values() for m in messages]) from None
+
+
 class TimelineArgs(AsOf):
     actor = fields.List(Str(), metadata={"description": "One or several actor ids (any of them)"})
     role = Str(validate=OneOf(vocabulary.ROLES))
     category = fields.List(Str(validate=OneOf(list(vocabulary.CATEGORIES))))
     tag = fields.List(Str())
     certainty = fields.List(Str(validate=OneOf(vocabulary.CERTAINTIES)))
-    from_ = fields.Date(data_key="from", metadata={"description": "Valid-time range start (ISO day)"})
-    to = fields.Date(metadata={"description": "Valid-time range end (ISO day), not before from"})
+    from_ = DateBound("earliest", data_key="from", metadata={
+        "description": "Valid-time range start: a day, or a month, year, season or decade (EDTF, as a "
+                       "development's `when`: 2023-09, 2023), from its first day", "example": "2023-09"})
+    to = DateBound("latest", metadata={
+        "description": "Valid-time range end, not before from: a day, or a month, year, season or decade "
+                       "(EDTF), to its last day", "example": "2023"})
     match = Str(load_default="overlaps", validate=OneOf(["overlaps", "within"]))
     q = Str(validate=validate.Length(1, 200), metadata={"description": "Free text over title, summary and actor names"})
     order = Str(load_default="asc", validate=OneOf(["asc", "desc"]))
@@ -163,7 +190,8 @@ class ActorTimelineArgs(TimelineArgs):
 
 
 class StateArgs(AsOf):
-    at = fields.Date(metadata={"description": "Valid date; default today"})
+    at = fields.Date(error_messages={"invalid": "must be a day like 2023-09-15"},
+                     metadata={"description": "Valid date (a day); default today"})
 
 
 class ActorSearch(Schema):

@@ -562,6 +562,10 @@ FILTERS: dict[str, Callable[[dict[str, Any]], bool]] = {
     "from=2023-09-01&to=2023-09-18": lambda d: d["latest"] >= "2023-09-01" and d["earliest"] <= "2023-09-18",
     "from=2023-09-01&to=2023-09-18&match=within":
         lambda d: d["earliest"] >= "2023-09-01" and d["latest"] <= "2023-09-18",
+    "from=2023-09&to=2023-09": lambda d: d["latest"] >= "2023-09-01" and d["earliest"] <= "2023-09-30",
+    "from=2023-09&to=2023-09&match=within": lambda d: d["earliest"] >= "2023-09-01" and d["latest"] <= "2023-09-30",
+    "to=2020": lambda d: d["earliest"] <= "2020-12-31",
+    "from=2023-23": lambda d: d["latest"] >= "2023-09-01",
     "category=appeal&from=2023-09-19&actor=azerbaijan":
         lambda d: d["category"] == "appeal" and d["latest"] >= "2023-09-19" and is_in("azerbaijan")(d),
 }
@@ -829,6 +833,10 @@ BAD_REQUESTS = {
     "limit-501": Bad("GET", f"{TIMELINE}?limit=501", 400, ("limit",)),
     "events-limit-1001": Bad("GET", "/api/v1/events?limit=1001", 400, ("limit",)),
     "bad-date": Bad("GET", f"{TIMELINE}?from=2023-13-01", 400, ("from",)),
+    "bad-month": Bad("GET", f"{TIMELINE}?to=2023-13", 400, ("to",)),
+    "open-interval-as-bound": Bad("GET", f"{TIMELINE}?from=2023-09-01/..", 400, ("from",)),
+    "range-of-years-ends-before-it-starts": Bad("GET", f"{TIMELINE}?from=2024&to=2023", 400, ("to",)),
+    "state-at-a-month": Bad("GET", "/api/v1/actors/armenia/state?at=2023-09", 400, ("at",)),
     "range-ends-before-it-starts": Bad("GET", f"{TIMELINE}?from=2023-10-01&to=2023-09-01", 400, ("to",)),
     "actor-range-ends-before-it-starts": Bad("GET", "/api/v1/actors/armenia/timeline?from=2023-10-01&to=2023-09-30",
                                              400, ("to",)),

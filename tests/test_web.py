@@ -336,6 +336,14 @@ def test_the_timeline_draws_developments_in_date_order(server, page):
     assert page.locator('#chart .lane[data-lane="category:assault"]').count() == 1
     shot(page, "timeline-by-category", full_page=True)
 
+    # A range written as a month (the API takes those): drawn from what it finds.
+    load(page, server.base + "/?from=2023-09&to=2023-09")
+    assert OPERATION in drawn(page) and CEASEFIRE_2020 not in drawn(page)
+    view = page.locator("#chart [data-view-from]")
+    start, end = view.get_attribute("data-view-from"), view.get_attribute("data-view-to")
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d", start) and re.fullmatch(r"\d{4}-\d\d-\d\d", end)
+    assert start <= "2023-09-19" <= end
+
 
 def test_filtering_by_actor_updates_the_url_and_draws_fewer(server, page):
     load(page, server.base + "/")

@@ -550,12 +550,16 @@
       lo = Math.min(lo, dayNum(dev.earliest));
       hi = Math.max(hi, dayNum(dev.latest) + 1);
     });
-    if (this.state.from) lo = Math.max(lo, dayNum(this.state.from));
-    if (this.state.to) hi = Math.min(hi, dayNum(this.state.to) + 1);
+    // A range given as a month or year (the API takes those too) has no day here:
+    // the developments found set the view then.
+    var from = dayNum(this.state.from);
+    var to = dayNum(this.state.to) + 1;
+    if (isFinite(from)) lo = Math.max(lo, from);
+    if (isFinite(to)) hi = Math.min(hi, to);
     if (!isFinite(lo) || !isFinite(hi) || hi <= lo) {
       var today = dayNum(todayIso());
-      lo = this.state.from ? dayNum(this.state.from) : today - 365;
-      hi = this.state.to ? dayNum(this.state.to) + 1 : today + 1;
+      lo = isFinite(from) ? from : today - 365;
+      hi = isFinite(to) ? to : today + 1;
     }
     return [lo, hi];
   };

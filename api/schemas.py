@@ -152,7 +152,7 @@ class DateBound(fields.String):
     def _deserialize(self, value, attr, data, **kwargs) -> date:
         text = super()._deserialize(value, attr, data, **kwargs)
         try:
-            return date.fromisoformat(getattr(parse_when(text, attr or "date"), self.end))
+            return date.fromisoformat(getattr(parse_when(text), self.end))
         except InvalidInput as error:
             raise ma.ValidationError([m for messages in error.errors.values() for m in messages]) from None
 

@@ -26,8 +26,7 @@ import uuid
 from collections import Counter
 from pathlib import Path
 
-from tqdm import tqdm
-
+from bench import common
 from bench.http_load import prepare
 from bench.synthetic import ONE_WRITE
 
@@ -67,7 +66,7 @@ def main() -> None:
     for ident in MODES.values():  # warm the caches with a few groups of each
         for _ in range(5):
             service.chronicle.execute(group(ident), recorded_by="bench")
-    with tqdm(total=args.groups * len(MODES), desc="group commits", unit="group") as bar:
+    with common.progress_bar(total=args.groups * len(MODES), desc="group commits", unit="group") as bar:
         order = random.Random(7)
         for _ in range(args.groups):  # in shuffled turns: FTS5 merges its segments every few commits
             for mode, ident in order.sample(list(MODES.items()), len(MODES)):

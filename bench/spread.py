@@ -21,8 +21,8 @@ import threading
 from pathlib import Path
 
 import psutil
-from tqdm import tqdm
 
+from bench import common
 from bench.http_load import BIN, Server, hey, measured, prepare, served
 from bench.synthetic import ONE_WRITE
 from timeline.cli import THREADS, WORKERS
@@ -73,7 +73,7 @@ def main() -> None:
         "GET /actors/{id}/state, computed": ("/api/v1/actors/actor-7/state?at=1990-01-01", []),
     }
     results: dict[str, dict[str, list[dict]]] = {name: {mode: [] for mode in MODES} for name in targets}
-    with tqdm(total=args.alternations * len(MODES) * len(targets), desc="measurements", unit="run") as bar:
+    with common.progress_bar(total=args.alternations * len(MODES) * len(targets), desc="measurements", unit="run") as bar:
         for _ in range(args.alternations):
             for mode, option in MODES.items():
                 command = [str(BIN / "timeline"), "serve", "--port", "{port}", "--workers", str(WORKERS),

@@ -1,12 +1,14 @@
-"""Answers of the costly reads (timelines, actor state), kept per worker while the log
-positions of the projections stay where they were.
+"""Answers of the costly reads (timelines, actor state), kept per worker while the read
+tables stay as they were.
 
-A projection's tables are a function of the events up to its position, so the same URL
-asked at the same positions (and on the same day: actor state defaults ``at`` to today)
-has the same answer. An answer is kept only if the positions did not move while it was
-computed; a write by any process moves them, and the next request computes afresh.
-Checking costs one read of the tracking rows (about 10 µs on SQLite, 0.1 ms on
-PostgreSQL), against 0.6 ms for a page of the timeline and 1.3 ms for an actor's state.
+The same URL asked of the same tables (and on the same day: actor state defaults ``at``
+to today) has the same answer. What names the tables' state is the projector's
+*edition*: on SQLite, the count of commits to them, which every process adds to after
+its commits and every worker reads from shared memory (timeline/changes.py); on
+PostgreSQL, the projections' positions, one read of the tracking rows (~0.1 ms). An
+answer is kept only if the edition did not change while it was computed; a write by any
+process changes it before its writer answers, and the next request computes afresh.
+A computed page of the timeline costs ~0.6 ms, an actor's state ~1.3 ms.
 """
 
 from __future__ import annotations
@@ -32,8 +34,8 @@ class ReadCache:
     """An LRU of finished answers, bounded in bytes of body (``TIMELINE_READ_CACHE_MB``;
     0 turns it off)."""
 
-    def __init__(self, positions: Callable[[], Any], megabytes: float):
-        self._positions = positions
+    def __init__(self, edition: Callable[[], Any], megabytes: float):
+        self._edition = edition
         self._answers: LRUCache | None = None
         if megabytes > 0:
             self._answers = LRUCache(maxsize=int(megabytes * 1024 * 1024), getsizeof=lambda a: len(a.body))
@@ -41,10 +43,10 @@ class ReadCache:
         self.hits = self.misses = 0
 
     def answer(self, compute: Callable[[], Response]) -> Response:
-        """The kept answer to this request at the current positions, or ``compute()``'s."""
+        """The kept answer to this request in the current edition, or ``compute()``'s."""
         if self._answers is None:
             return compute()
-        before = self._positions()
+        before = self._edition()
         key = (_url_as_sent(), before, date.today())
         with self._lock:
             kept = self._answers.get(key)
@@ -53,7 +55,7 @@ class ReadCache:
         if kept is not None:
             return Response(kept.body, status=kept.status, headers=kept.headers)
         response = compute()
-        if response.status_code == 200 and not response.is_streamed and self._positions() == before:
+        if response.status_code == 200 and not response.is_streamed and self._edition() == before:
             kept = _Answer(response.get_data(), response.status_code, list(response.headers))
             with self._lock:
                 if kept.body and len(kept.body) <= self._answers.maxsize:
@@ -72,7 +74,7 @@ def _url_as_sent() -> tuple[str, ...]:
 
 
 def kept_while_unchanged(view: Callable[..., Any]) -> Callable[..., Response]:
-    """A read view whose answers the worker keeps until the projections move on. Place it
+    """A read view whose answers the worker keeps until the read tables change. Place it
     below the auth decorator (a token is checked every time) and above the argument
     parser: only a 200 is kept, and its URL was parsed and checked when it was computed,
     so a kept answer skips the parsing (a seventh of a kept answer's cost)."""

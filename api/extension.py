@@ -166,6 +166,6 @@ class Timeline:
         view = self.service.projector.view
         self.tokens = Tokens(view, config["TOKEN_CACHE_SECONDS"])
         self.idempotency = IdempotencyKeys(view, config["IDEMPOTENCY_TTL_HOURS"])
-        self.read_cache = ReadCache(self.service.projector.positions, config["READ_CACHE_MB"])
+        self.read_cache = ReadCache(self.service.projector.edition, config["READ_CACHE_MB"])
         self.streams = threading.BoundedSemaphore(config["MAX_STREAMS"])
         app.extensions["timeline"] = self

@@ -18,12 +18,13 @@ def app() -> Flask:
 
 
 class Record:
-    """Log positions that a test moves, and a view that counts its computations."""
+    """An edition of the read tables that a test moves, and a view that counts its
+    computations."""
 
     def __init__(self):
         self.position, self.computed = 1, 0
 
-    def positions(self) -> tuple[int, ...]:
+    def edition(self) -> tuple[int, ...]:
         return (self.position, self.position)
 
     def view(self, size: int = 10, moves: bool = False, status: int = 200):
@@ -40,9 +41,9 @@ def ask(app: Flask, kept: ReadCache, compute, url: str = "/timeline?limit=5") ->
         return kept.answer(compute)
 
 
-def test_the_same_url_at_the_same_positions_is_computed_once(app):
+def test_the_same_url_in_the_same_edition_is_computed_once(app):
     record = Record()
-    kept = ReadCache(record.positions, megabytes=1)
+    kept = ReadCache(record.edition, megabytes=1)
     first, again = ask(app, kept, record.view()), ask(app, kept, record.view())
     assert record.computed == 1 and (kept.hits, kept.misses) == (1, 1)
     assert again.get_data() == first.get_data() and again.headers["Link"] == "<next>"
@@ -50,11 +51,11 @@ def test_the_same_url_at_the_same_positions_is_computed_once(app):
     assert record.computed == 2
 
 
-def test_an_answer_computed_while_the_positions_moved_is_not_kept(app):
+def test_an_answer_computed_while_the_edition_changed_is_not_kept(app):
     """Otherwise a rebuild that passes the old position again would be answered with
-    tables of a later one."""
+    tables of a later one (on PostgreSQL, the edition is the positions)."""
     record = Record()
-    kept = ReadCache(record.positions, megabytes=1)
+    kept = ReadCache(record.edition, megabytes=1)
     ask(app, kept, record.view(moves=True))
     record.position = 1
     ask(app, kept, record.view())
@@ -63,7 +64,7 @@ def test_an_answer_computed_while_the_positions_moved_is_not_kept(app):
 
 def test_errors_are_not_kept(app):
     record = Record()
-    kept = ReadCache(record.positions, megabytes=1)
+    kept = ReadCache(record.edition, megabytes=1)
     ask(app, kept, record.view(status=404))
     ask(app, kept, record.view(status=404))
     assert record.computed == 2
@@ -72,7 +73,7 @@ def test_errors_are_not_kept(app):
 def test_a_new_day_computes_again(app, monkeypatch):
     """Actor state's ``at`` defaults to today."""
     record = Record()
-    kept = ReadCache(record.positions, megabytes=1)
+    kept = ReadCache(record.edition, megabytes=1)
     ask(app, kept, record.view())
 
     class Tomorrow(date):
@@ -87,7 +88,7 @@ def test_a_new_day_computes_again(app, monkeypatch):
 
 def test_the_bound_in_bytes_evicts_the_least_recently_used(app):
     record = Record()
-    kept = ReadCache(record.positions, megabytes=2500 / 1024 / 1024)
+    kept = ReadCache(record.edition, megabytes=2500 / 1024 / 1024)
     for url in ("/a", "/b", "/a", "/c"):  # /a is used again, so /b goes to make room for /c
         ask(app, kept, record.view(1000), url)
     assert record.computed == 3
@@ -102,7 +103,7 @@ def test_the_bound_in_bytes_evicts_the_least_recently_used(app):
 
 def test_off_computes_every_time(app):
     record = Record()
-    kept = ReadCache(record.positions, megabytes=0)
+    kept = ReadCache(record.edition, megabytes=0)
     ask(app, kept, record.view())
     ask(app, kept, record.view())
     assert record.computed == 2

@@ -17,7 +17,7 @@ from timeline.views import open_view
 def view(chronicle: Chronicle):
     view = open_view(chronicle.env)
     yield view
-    view.factory.close()
+    view.close()
 
 
 class Lookups:

@@ -12,7 +12,7 @@ import itertools
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from typing import Any
 
 from eventsourcing.persistence import IntegrityError, Tracking
@@ -64,8 +64,15 @@ class Projector:
         return self.view.reached([p.tracking_name for p in self.projections])
 
     def positions(self) -> tuple[int, ...]:
-        """The log position of each projection: their tables change only when one moves."""
+        """The log position of each projection."""
         return tuple(self._positions(self.projections).values())
+
+    def edition(self) -> Hashable:
+        """What changes whenever the read tables may have changed, in any process: the
+        count of commits to them (SQLite, read from memory), or the projections'
+        positions (PostgreSQL: one statement; the tables change only when one moves)."""
+        changes = self.view.changes
+        return changes.value() if changes is not None else self.positions()
 
     def lag(self) -> int:
         return (self.chronicle.recorder.max_notification_id() or 0) - self.position()
@@ -162,6 +169,7 @@ class Projector:
 
     def _advance(self, position: int, written: dict[tuple[str, int], dict[str, Any]]) -> None:
         """Once the transaction that projected a group has committed."""
+        self.view.changed()
         self._reached = max(self._reached, position)
         self._keep(written)
 
@@ -235,7 +243,7 @@ class Projector:
         return applied
 
     def close(self) -> None:
-        self.view.factory.close()
+        self.view.close()
 
 
 def differences(chronicle: Chronicle, names: Iterable[str] | None = None,

@@ -25,6 +25,7 @@ from eventsourcing.postgres import PostgresTrackingRecorder
 from eventsourcing.sqlite import SQLiteTrackingRecorder
 
 from events.storage import database_url, schema_lock
+from timeline.changes import ChangeCount
 
 Row = dict[str, Any]
 SEPARATOR = "\x1e"
@@ -121,9 +122,27 @@ class ReadTables:
     database_url: str
     """The store's URL, for its schema lock."""
 
+    changes: ChangeCount | None = None
+    """The commits to the read tables, counted where every process of a SQLite store sees
+    them without a statement (timeline/changes.py). None on PostgreSQL: its processes may
+    run on several machines, so its readers ask the store for the positions."""
+
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self._reading = threading.local()
+
+    def changed(self) -> None:
+        """Counts a commit to the read tables, made through this view or by the
+        transaction that stored the events it projected. Called after the commit, before
+        anyone hears of it."""
+        if self.changes is not None:
+            self.changes.add()
+
+    def close(self) -> None:
+        """Closes the connection pool, and unmaps the count of changes."""
+        self.factory.close()
+        if self.changes is not None:
+            self.changes.close()
 
     @contextmanager
     def reading_in(self, cursor: Any) -> Iterator[None]:
@@ -144,11 +163,13 @@ class ReadTables:
     def apply_all(self, work: Iterable[tuple[Iterable[Operation], dict[str, str], Tracking]],
                   cursor: Any = None) -> None:
         """Writes the rows and tracking positions of several projections in one transaction:
-        their own, or the one of ``cursor``."""
+        their own, or the one of ``cursor`` (whose owner calls :meth:`changed` once it
+        has committed)."""
         if cursor is not None:
             return self._apply_all(cursor, work)
         with self._projection_transaction() as cursor:
-            return self._apply_all(cursor, work)
+            self._apply_all(cursor, work)
+        self.changed()
 
     def _apply_all(self, cursor: Any, work: Iterable[tuple[Iterable[Operation], dict[str, str], Tracking]]) -> None:
         for operations, tables, tracking in work:
@@ -179,12 +200,14 @@ class ReadTables:
                 for row in rows:
                     cursor.execute(self.dialect.sql(statement, tables), tuple(row))
                     changed = getattr(cursor, "sqlite_cursor", cursor).rowcount  # the library wraps SQLite cursors
+        self.changed()
         return changed
 
     def execute(self, statements: Iterable[str], tables: dict[str, str]) -> None:
         with self.datastore.transaction(commit=True) as cursor:
             for statement in statements:
                 cursor.execute(self.dialect.sql(statement, tables))
+        self.changed()
 
     def select(self, statement: str, tables: dict[str, str], params: Sequence[Any] = (),
                snapshot: Any = None, *, plan_each_time: bool = False) -> list[Row]:
@@ -265,6 +288,7 @@ class ReadTables:
                 f"DELETE FROM {tracking} WHERE application_name = {self.dialect.placeholder}",
                 (application_name,),
             )
+        self.changed()
 
     def schema_lock(self) -> Any:
         """Held while tables are made or dropped: two workers starting at once must not
@@ -370,4 +394,6 @@ def open_view(env: dict[str, str]) -> SQLiteView | PostgresView:
         view: TrackingRecorder = factory.tracking_recorder(view_class)
     view.factory = factory  # the view owns the factory and its connection pool
     view.database_url = url
+    if isinstance(view, SQLiteView):
+        view.changes = ChangeCount.of(view.datastore.pool.db_name)
     return view

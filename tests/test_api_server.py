@@ -1,8 +1,8 @@
 """The API behind a real ``timeline serve`` (gunicorn, 2 gthread workers of 8 threads) on
-127.0.0.1 and a SQLite file store: concurrent writes with the same ``If-Match``,
-concurrent ``Idempotency-Key`` retries, Server-Sent Events resumed with
-``Last-Event-ID``, open streams that must not starve other requests, and a write rate
-limit shared by the workers through Redis."""
+127.0.0.1 and a SQLite file store: kept answers that end in every worker with a write,
+concurrent writes with the same ``If-Match``, concurrent ``Idempotency-Key`` retries,
+Server-Sent Events resumed with ``Last-Event-ID``, open streams that must not starve
+other requests, and a write rate limit shared by the workers through Redis."""
 
 from __future__ import annotations
 
@@ -94,7 +94,7 @@ def start_server(tmp_path: Path) -> Iterator[Callable[..., Server]]:
         while True:
             assert process.poll() is None, f"the server exited:\n{log.read_text()}"
             try:
-                if server.get("/healthz").json() == {"status": "ok"}:
+                if server.get("/healthz").json() == {"status": "ok"} and listening_workers(server) == 2:
                     return server
             except requests.ConnectionError:
                 pass
@@ -155,20 +155,67 @@ def test_the_workers_share_the_connections_of_one_client(start_server):
     and served them alone, on one core, while the others idled: 32 writers' connections
     all went to one of three workers."""
     server = start_server()
-    port = int(server.url.rsplit(":", 1)[1])
-    connections = [http.client.HTTPConnection("127.0.0.1", port, timeout=TIMEOUT[1]) for _ in range(16)]
+    connections = open_connections(server, 16)
     try:
         for connection in connections:
-            connection.request("GET", "/healthz")
-            assert json.loads(connection.getresponse().read()) == {"status": "ok"}
-        held = {worker.pid: sum(1 for c in worker.net_connections("tcp")
-                                if c.laddr.port == port and c.status == psutil.CONN_ESTABLISHED)
-                for worker in psutil.Process(server.pid).children()}
+            assert json.loads(ask(connection, "/healthz")) == {"status": "ok"}
+        held = held_by_worker(server)
     finally:
         for connection in connections:
             connection.close()
     assert len(held) == 2 and sum(held.values()) == 16  # kept alive, each in the worker that accepted it
     assert all(held.values()), f"one worker holds every connection: {held}"  # chance 2 / 2**16
+
+
+def open_connections(server: Server, count: int) -> list[http.client.HTTPConnection]:
+    port = int(server.url.rsplit(":", 1)[1])
+    return [http.client.HTTPConnection("127.0.0.1", port, timeout=TIMEOUT[1]) for _ in range(count)]
+
+
+def ask(connection: http.client.HTTPConnection, path: str) -> bytes:
+    connection.request("GET", path)
+    response = connection.getresponse()
+    assert response.status == 200, response.status
+    return response.read()
+
+
+def listening_workers(server: Server) -> int:
+    """Workers that listen on a socket of their own: one that is still starting has none,
+    and the first to listen would get every connection."""
+    port = int(server.url.rsplit(":", 1)[1])
+    return sum(any(c.laddr.port == port and c.status == psutil.CONN_LISTEN for c in worker.net_connections("tcp"))
+               for worker in psutil.Process(server.pid).children())
+
+
+def held_by_worker(server: Server) -> dict[int, int]:
+    """The keep-alive connections each worker holds."""
+    port = int(server.url.rsplit(":", 1)[1])
+    return {worker.pid: sum(1 for c in worker.net_connections("tcp")
+                            if c.laddr.port == port and c.status == psutil.CONN_ESTABLISHED)
+            for worker in psutil.Process(server.pid).children()}
+
+
+def test_every_worker_answers_with_a_write_as_soon_as_its_writer_has(start_server):
+    """Each worker keeps its answers while the read tables stand still (api/cache.py). A
+    write through either worker must end them in both before its answer arrives: on
+    SQLite the workers read a count of commits from shared memory, not the store."""
+    server = start_server()
+    connections = open_connections(server, 16)
+    timeline, state = "/api/v1/timeline?actor=armenia&limit=500", "/api/v1/actors/armenia/state?at=2023-10-31"
+    try:
+        for _ in range(2):  # the second time, each worker answers from what it kept
+            involved = {json.loads(ask(connection, state))["involvement"]["developments"] for connection in connections}
+            listed = {len(json.loads(ask(connection, timeline))["items"]) for connection in connections}
+        assert len(involved) == len(listed) == 1 and all(held_by_worker(server).values())
+        for written in range(1, 4):
+            created = server.post("/api/v1/developments", {**DEVELOPMENT, "title": f"Protest {written}"})
+            assert created.status_code == 201
+            for connection in connections:
+                assert created.json()["id"] in {item["id"] for item in json.loads(ask(connection, timeline))["items"]}
+                assert json.loads(ask(connection, state))["involvement"]["developments"] == min(involved) + written
+    finally:
+        for connection in connections:
+            connection.close()
 
 
 def test_concurrent_corrections_with_the_same_if_match(start_server):

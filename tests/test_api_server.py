@@ -54,6 +54,10 @@ class Server:
     log: Path
     env: dict[str, str]
 
+    @property
+    def port(self) -> int:
+        return int(self.url.rsplit(":", 1)[1])
+
     def auth(self, who: str = "historian", **headers: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.tokens[who]}", **headers}
 
@@ -168,8 +172,7 @@ def test_the_workers_share_the_connections_of_one_client(start_server):
 
 
 def open_connections(server: Server, count: int) -> list[http.client.HTTPConnection]:
-    port = int(server.url.rsplit(":", 1)[1])
-    return [http.client.HTTPConnection("127.0.0.1", port, timeout=TIMEOUT[1]) for _ in range(count)]
+    return [http.client.HTTPConnection("127.0.0.1", server.port, timeout=TIMEOUT[1]) for _ in range(count)]
 
 
 def ask(connection: http.client.HTTPConnection, path: str) -> bytes:
@@ -179,20 +182,22 @@ def ask(connection: http.client.HTTPConnection, path: str) -> bytes:
     return response.read()
 
 
+def sockets_by_worker(server: Server, status: str) -> dict[int, int]:
+    """How many of the server's TCP sockets in ``status`` each worker holds."""
+    return {worker.pid: sum(1 for c in worker.net_connections("tcp")
+                            if c.laddr.port == server.port and c.status == status)
+            for worker in psutil.Process(server.pid).children()}
+
+
 def listening_workers(server: Server) -> int:
     """Workers that listen on a socket of their own: one that is still starting has none,
     and the first to listen would get every connection."""
-    port = int(server.url.rsplit(":", 1)[1])
-    return sum(any(c.laddr.port == port and c.status == psutil.CONN_LISTEN for c in worker.net_connections("tcp"))
-               for worker in psutil.Process(server.pid).children())
+    return sum(map(bool, sockets_by_worker(server, psutil.CONN_LISTEN).values()))
 
 
 def held_by_worker(server: Server) -> dict[int, int]:
     """The keep-alive connections each worker holds."""
-    port = int(server.url.rsplit(":", 1)[1])
-    return {worker.pid: sum(1 for c in worker.net_connections("tcp")
-                            if c.laddr.port == port and c.status == psutil.CONN_ESTABLISHED)
-            for worker in psutil.Process(server.pid).children()}
+    return sockets_by_worker(server, psutil.CONN_ESTABLISHED)
 
 
 def test_every_worker_answers_with_a_write_as_soon_as_its_writer_has(start_server):

@@ -78,7 +78,7 @@ class ChangeCount:
 
     def close(self) -> None:
         """Unmaps a store's count; an in-memory database's goes with its last view."""
-        if self.path is not None and self._file is not None:
+        if self._file is not None:
             self._memory.close()
             os.close(self._file)
             self._file = None
